@@ -1,0 +1,50 @@
+"""Export a fast-transfer model to ONNX or TorchScript, with the pad-and-crop wrapper built in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .engines.fast import load_transformer, resolve_model, stylize_padded
+from .errors import NSTError
+from .images import atomic_write, check_writable_dir
+
+
+class PaddedTransformer(nn.Module):
+    """TransformerNet that accepts any H×W (reflect-pads to a multiple of 4, crops back, clamps)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        return stylize_padded(self.net, x)
+
+
+def export_transformer(model: str, output: str | Path, size: int = 512) -> Path:
+    """Write ``output`` as ONNX (.onnx, dynamic N/H/W) or TorchScript (.pt / .ts)."""
+    output = Path(output)
+    suffix = output.suffix.lower()
+    if suffix not in (".onnx", ".pt", ".ts"):
+        raise NSTError(f"{output}: export format must be .onnx or .pt (TorchScript)")
+    check_writable_dir(output.parent)
+    net, _ = load_transformer(resolve_model(model))
+    wrapped = PaddedTransformer(net).eval()
+    example = torch.rand(1, 3, size, size + 2)
+    if suffix == ".onnx":
+        def write(tmp: Path) -> None:
+            with torch.no_grad():
+                torch.onnx.export(
+                    wrapped, (example,), str(tmp), input_names=["image"], output_names=["stylized"],
+                    dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
+                                  "stylized": {0: "batch", 2: "height", 3: "width"}},
+                    opset_version=17, dynamo=False,
+                )
+    else:
+        def write(tmp: Path) -> None:
+            with torch.no_grad():
+                traced = torch.jit.script(wrapped)
+            traced.save(str(tmp))
+    return atomic_write(output, write)

@@ -1,0 +1,96 @@
+"""Loss functions and feature statistics, all pure.
+
+Size normalisation (so one set of default weights balances alike at 256, 512 and 1024 px):
+
+* content and style terms are *means over positions*: the content loss divides by C·H·W and the
+  Gram matrix by H·W, so neither grows with the number of pixels;
+* the total-variation term is the discrete Dirichlet energy (sum of squared neighbour differences)
+  divided by a constant, which is unchanged when a smooth image is resampled to another size —
+  whereas a per-pixel mean of squared differences would fall with the square of the scale and
+  fade away at 1024 px.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+EPS = 1e-5
+
+
+def content_loss(features: Tensor, target: Tensor) -> Tensor:
+    """L_content = 1/(C·H·W) · Σ (F − P)², averaged over the batch (Gatys et al. 2016, eq. 1, normalised)."""
+    return F.mse_loss(features, target.expand_as(features))
+
+
+def gram_matrix(features: Tensor, shift: float = 0.0) -> Tensor:
+    """G = (F + s)(F + s)ᵀ / (H·W) for F of shape N×C×H×W, giving N×C×C.
+
+    ``shift`` is Novak & Nikulin's activation shift s (they use s = −1); 0 gives Gatys's Gram matrix.
+    """
+    n, c, h, w = features.shape
+    f = features.reshape(n, c, h * w)
+    if shift:
+        f = f + shift
+    return torch.bmm(f, f.transpose(1, 2)) / (h * w)
+
+
+def gram_loss(features: Tensor, target_gram: Tensor, shift: float = 0.0) -> Tensor:
+    """E = 1/C² · Σ (G − A)², with G the (shifted) Gram matrix of ``features`` (Gatys et al. 2016, eq. 4)."""
+    gram = gram_matrix(features, shift)
+    return F.mse_loss(gram, target_gram.expand_as(gram))
+
+
+def style_loss(
+    features: Mapping[str, Tensor],
+    target_grams: Mapping[str, Tensor],
+    layer_weights: Mapping[str, float],
+    shift: float = 0.0,
+) -> Tensor:
+    """L_style = Σ_l w_l · E_l over the layers named in ``layer_weights``."""
+    total = None
+    for name, w in layer_weights.items():
+        term = w * gram_loss(features[name], target_grams[name], shift)
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError("style_loss needs at least one layer")
+    return total
+
+
+def mean_std(features: Tensor, eps: float = EPS) -> tuple[Tensor, Tensor]:
+    """Per-sample, per-channel mean and standard deviation, each N×C×1×1 (Huang & Belongie 2017)."""
+    n, c = features.shape[:2]
+    flat = features.reshape(n, c, -1)
+    mean = flat.mean(dim=2).view(n, c, 1, 1)
+    std = (flat.var(dim=2, unbiased=False) + eps).sqrt().view(n, c, 1, 1)
+    return mean, std
+
+
+def mean_std_loss(features: Tensor, target: Tensor) -> Tensor:
+    """L = ‖μ(F) − μ(T)‖² / C + ‖σ(F) − σ(T)‖² / C (the AdaIN paper's style loss for one layer)."""
+    m, s = mean_std(features)
+    tm, ts = mean_std(target)
+    return F.mse_loss(m, tm.expand_as(m)) + F.mse_loss(s, ts.expand_as(s))
+
+
+TV_SCALE = 256.0 * 256.0
+
+
+def tv_loss(image: Tensor) -> Tensor:
+    """L_tv = (Σ (x[i+1,j] − x[i,j])² + Σ (x[i,j+1] − x[i,j])²) / (N·C·256²).
+
+    Dirichlet energy: constant under resampling of a smooth image (see module docstring).
+    """
+    n, c = image.shape[:2]
+    dy = image[:, :, 1:, :] - image[:, :, :-1, :]
+    dx = image[:, :, :, 1:] - image[:, :, :, :-1]
+    return (dy.square().sum() + dx.square().sum()) / (n * c * TV_SCALE)
+
+
+def adain(content: Tensor, style_mean: Tensor, style_std: Tensor, eps: float = EPS) -> Tensor:
+    """AdaIN(x, y) = σ(y) · (x − μ(x)) / σ(x) + μ(y) with the style statistics given."""
+    mean, std = mean_std(content, eps)
+    return (content - mean) / std * style_std + style_mean

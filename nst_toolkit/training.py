@@ -1,0 +1,209 @@
+"""The one model-training loop, shared by the fast (Johnson) and AdaIN engines.
+
+Adam with inverse-time learning-rate decay, DistributedDataParallel when a process group is up
+(the CLI starts it under torchrun), checkpoints through a callback on rank 0, Ctrl-C saves a
+checkpoint before it stops. The loss function draws its own batch for a given step, so resuming
+at step k replays exactly the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from .checkpoints import optimizer_tensors, restore_optimizer
+from .errors import DivergedError, NSTError
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    """Progress report handed to ``on_step`` after every optimisation step."""
+
+    step: int  # steps done so far (1-based), including those before a resume
+    total: int
+    losses: Mapping[str, float] = field(default_factory=dict)  # weighted terms and "total"
+    lr: float = 0.0
+    elapsed: float = 0.0  # seconds since this process started training
+    images_per_s: float = 0.0  # over all ranks, since this process started
+
+
+def is_main_process() -> bool:
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def rank_and_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def training_state(model: nn.Module, opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Model and optimiser tensors (prefixed ``model.`` / ``optim.``) plus the optimiser's JSON part."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    opt_t, opt_info = optimizer_tensors(opt)
+    tensors.update(opt_t)
+    return tensors, opt_info
+
+
+def train_model(
+    model: nn.Module,
+    loss_fn: Callable[[nn.Module, int], Mapping[str, Tensor]],
+    *,
+    steps: int,
+    lr: float,
+    lr_decay: float = 0.0,
+    batch_size: int = 1,
+    start_step: int = 0,
+    resume: tuple[Mapping[str, Tensor], Mapping[str, Any]] | None = None,
+    on_step: Callable[[TrainStep], None] | None = None,
+    checkpoint_every: int = 0,
+    save: Callable[[int, nn.Module, torch.optim.Optimizer], None] | None = None,
+    max_seconds: float | None = None,
+    max_grad_norm: float | None = None,
+) -> torch.optim.Optimizer:
+    """Minimise ``sum(loss_fn(model, step).values())`` for steps ``start_step`` … ``steps - 1``.
+
+    ``save(step, model, optimizer)`` is called on rank 0 every ``checkpoint_every`` steps, at the
+    end, and on Ctrl-C (then KeyboardInterrupt is re-raised). ``resume`` is (tensors, optimizer
+    info) from a training checkpoint. ``max_seconds`` ends the run early (and saves) once this
+    process has trained that long. Returns the optimiser.
+    """
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    if resume is not None:
+        restore_optimizer(opt, resume[0], resume[1])
+    rank, world = rank_and_world()
+    net: nn.Module = model
+    if world > 1:
+        device_ids = [model_device(model).index] if model_device(model).type == "cuda" else None
+        net = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    net.train()
+    started = time.perf_counter()
+    step = start_step
+    try:
+        while step < steps:
+            cur_lr = lr / (1.0 + lr_decay * step)  # AdaIN paper's schedule; lr_decay = 0 keeps it flat
+            for group in opt.param_groups:
+                group["lr"] = cur_lr
+            opt.zero_grad(set_to_none=True)
+            terms = loss_fn(net, step)
+            loss = sum(terms.values())
+            if not torch.isfinite(loss):
+                raise DivergedError(f"training loss became non-finite at step {step + 1}", None, step)
+            loss.backward()
+            if max_grad_norm:
+                # A single gradient spike collapsed an unclipped TransformerNet for good (seen at
+                # ~2500 steps with style weight 5–10); clipping keeps Adam's steps bounded.
+                torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            opt.step()
+            step += 1
+            if on_step is not None:
+                elapsed = time.perf_counter() - started
+                losses = {k: float(v.detach()) for k, v in terms.items()}
+                losses["total"] = float(loss.detach())
+                on_step(TrainStep(step, steps, losses, cur_lr, elapsed, (step - start_step) * batch_size * world / max(elapsed, 1e-9)))
+            if save is not None and checkpoint_every and step % checkpoint_every == 0 and step < steps and is_main_process():
+                save(step, model, opt)
+            if max_seconds is not None and _out_of_time(started, max_seconds, world):
+                break
+    except KeyboardInterrupt:
+        if save is not None and is_main_process():
+            save(step, model, opt)
+        raise
+    if save is not None and is_main_process():
+        save(step, model, opt)
+    if world > 1:
+        dist.barrier()
+    model.eval()
+    return opt
+
+
+def _out_of_time(started: float, max_seconds: float, world: int) -> bool:
+    """Whether the time budget is spent; under DDP rank 0 decides, so all ranks stop at the same step."""
+    flag = torch.tensor([float(time.perf_counter() - started >= max_seconds)])
+    if world > 1:
+        if dist.get_backend() == "nccl":
+            flag = flag.cuda()
+        dist.broadcast(flag, src=0)
+    return bool(flag.item())
+
+
+def model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+class TrainingTask:
+    """What an engine hands to :func:`fit`: a model, its loss for a step, and checkpoint metadata."""
+
+    engine: str
+    model: nn.Module
+
+    def loss_fn(self, net: nn.Module, step: int) -> Mapping[str, Tensor]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def metadata(self, step: int) -> dict[str, Any]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def fit(
+    task: TrainingTask,
+    *,
+    checkpoint: str | Path,
+    steps: int,
+    lr: float,
+    lr_decay: float = 0.0,
+    batch_size: int = 1,
+    checkpoint_every: int = 0,
+    resume: bool = False,
+    on_step: Callable[[TrainStep], None] | None = None,
+    on_checkpoint: Callable[[int, nn.Module], None] | None = None,
+    max_seconds: float | None = None,
+    init_from: str | Path | None = None,
+    max_grad_norm: float | None = None,
+) -> int:
+    """Train ``task.model``, writing a training checkpoint (model + optimiser) to ``checkpoint``.
+
+    With ``resume`` and an existing checkpoint, continue at its step with its optimiser state.
+    ``init_from`` starts from another model file's weights instead (fine-tuning: step 0, fresh
+    optimiser). Returns the step reached.
+    """
+    from .checkpoints import load_checkpoint, load_into, save_checkpoint
+
+    checkpoint = Path(checkpoint)
+    start, resume_state = 0, None
+    arch = task.metadata(0)["architecture"]
+
+    def load(path: Path) -> tuple[dict, dict]:
+        tensors, meta = load_checkpoint(path, task.engine)
+        if meta.get("architecture") != arch:
+            raise NSTError(f"{path} was trained with architecture {meta.get('architecture')}, not {arch}")
+        load_into(task.model, tensors, path)
+        return tensors, meta
+
+    if resume and checkpoint.is_file():
+        tensors, meta = load(checkpoint)
+        start = int(meta["step"])
+        resume_state = (tensors, meta["optimizer"])
+    elif init_from is not None:
+        load(Path(init_from))
+    reached = start
+
+    def save(step: int, model: nn.Module, opt: torch.optim.Optimizer) -> None:
+        nonlocal reached
+        reached = step
+        tensors, info = training_state(model, opt)
+        save_checkpoint(checkpoint, tensors, {**task.metadata(step), "optimizer": info})
+        if on_checkpoint is not None:
+            on_checkpoint(step, model)
+
+    train_model(
+        task.model, task.loss_fn, steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size,
+        start_step=start, resume=resume_state, on_step=on_step, checkpoint_every=checkpoint_every, save=save,
+        max_seconds=max_seconds, max_grad_norm=max_grad_norm,
+    )
+    return max(reached, start)

