@@ -7,7 +7,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .engines.fast import load_transformer, resolve_model, stylize_padded
+import torch.nn.functional as F
+
+from .engines.fast import load_transformer, resolve_model
 from .errors import NSTError
 from .images import atomic_write, check_writable_dir
 
@@ -20,7 +22,11 @@ class PaddedTransformer(nn.Module):
         self.net = net
 
     def forward(self, x: Tensor) -> Tensor:
-        return stylize_padded(self.net, x)
+        # Same as engines.fast.stylize_padded, written out so TorchScript can compile it.
+        h, w = x.shape[-2], x.shape[-1]
+        ph, pw = (4 - h % 4) % 4, (4 - w % 4) % 4
+        x = F.pad(x, [0, pw, 0, ph], mode="reflect")
+        return self.net(x)[:, :, :h, :w].clamp(0, 1)
 
 
 def export_transformer(model: str, output: str | Path, size: int = 512) -> Path:
@@ -45,6 +51,6 @@ def export_transformer(model: str, output: str | Path, size: int = 512) -> Path:
     else:
         def write(tmp: Path) -> None:
             with torch.no_grad():
-                traced = torch.jit.script(wrapped)
-            traced.save(str(tmp))
+                scripted = torch.jit.script(wrapped)
+            scripted.save(str(tmp))
     return atomic_write(output, write)

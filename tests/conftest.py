@@ -1,0 +1,61 @@
+"""Shared fixtures: small generated images (no dependency on ../shared), an isolated cache and home."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# Keep converted weights and user models out of the developer's home; set before nst_toolkit reads them.
+_ROOT = Path(tempfile.mkdtemp(prefix="nst-tests-"))
+os.environ.setdefault("NST_CACHE_DIR", str(_ROOT / "cache"))
+os.environ["NST_HOME"] = str(_ROOT / "home")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SAMPLES = Path(__file__).resolve().parents[1] / "nst_toolkit" / "samples"
+
+
+def make_photo(w: int, h: int, seed: int = 0) -> Image.Image:
+    """A smooth, structured test picture: gradients plus a few coloured discs."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([x / w, y / h, 0.5 + 0.5 * np.sin((x + y) / (7 + seed))], axis=2)
+    for _ in range(4):
+        cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(4, max(5, min(w, h) / 3))
+        img[(x - cx) ** 2 + (y - cy) ** 2 < r * r] = rng.uniform(0, 1, 3)
+    return Image.fromarray((img.clip(0, 1) * 255).astype(np.uint8), "RGB")
+
+
+@pytest.fixture(scope="session")
+def vgg():
+    from nst_toolkit.vgg import VGGFeatures, RELU_LAYERS
+
+    return VGGFeatures(RELU_LAYERS)
+
+
+@pytest.fixture()
+def photo(tmp_path) -> Path:
+    p = tmp_path / "photo.png"
+    make_photo(64, 48, 1).save(p)
+    return p
+
+
+@pytest.fixture()
+def painting(tmp_path) -> Path:
+    p = tmp_path / "painting.jpg"
+    make_photo(56, 56, 2).save(p, quality=95)
+    return p
+
+
+@pytest.fixture()
+def photo_folder(tmp_path) -> Path:
+    d = tmp_path / "photos"
+    d.mkdir()
+    for i in range(6):
+        make_photo(72 + 4 * i, 64, 10 + i).save(d / f"p{i}.jpg")
+    return d

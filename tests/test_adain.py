@@ -1,0 +1,147 @@
+"""AdaIN engine: statistics, alpha, interpolation and mask errors, training, checkpoints, CLI."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from nst_toolkit import losses
+from nst_toolkit.checkpoints import read_metadata
+from nst_toolkit.cli import app
+from nst_toolkit.data import CropSampler
+from nst_toolkit.engines.adain import AdaINConfig, AdaINEngine, AdaINTask, AdaINTrainConfig, load_decoder
+from nst_toolkit.errors import NSTError
+from nst_toolkit.training import fit
+
+from .conftest import make_photo
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return AdaINEngine(AdaINConfig())
+
+
+def test_adain_features_take_the_style_statistics(engine):
+    c, s = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 48, 80)
+    fc = engine.encode(c)
+    mu, sd = engine.style_stats(s)
+    t = losses.adain(fc, mu, sd)
+    tm, ts = losses.mean_std(t)
+    live = losses.mean_std(fc)[1] > 1e-1  # a ReLU channel that is zero all over the content has no std to scale
+    assert live.float().mean() > 0.5
+    assert torch.allclose(tm[live], mu[live], rtol=1e-4, atol=1e-2)
+    assert torch.allclose(ts[live], sd[live], rtol=1e-3, atol=1e-2)
+
+
+def test_alpha_zero_reproduces_the_decoded_content():
+    c, s = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
+    eng = AdaINEngine(AdaINConfig(alpha=0.0))
+    with torch.no_grad():
+        decoded = eng.decoder(eng.encode(c)).clamp(0, 1)
+    assert torch.allclose(eng.stylize(c, s), decoded, atol=1e-5)
+    full = AdaINEngine(AdaINConfig(alpha=1.0), decoder=eng.decoder, vgg=eng.vgg).stylize(c, s)
+    assert (full - decoded).abs().mean() > 0.01
+
+
+def test_shipped_decoder_inverts_the_encoder_roughly(engine):
+    """The decoded content resembles the content (the decoder is trained, not random)."""
+    from nst_toolkit.images import load_image
+
+    from .conftest import SAMPLES
+
+    from nst_toolkit.nets import AdaINDecoder
+
+    c = load_image(SAMPLES / "machu_picchu.jpg", 128)
+    with torch.no_grad():
+        fc = engine.encode(c)
+        trained = (engine.decoder(fc).clamp(0, 1) - c).abs().mean()
+        untrained = (AdaINDecoder()(fc).clamp(0, 1) - c).abs().mean()
+    assert trained < 0.15 and trained < 0.5 * untrained
+
+
+def test_odd_sizes_and_interpolation(engine):
+    c = torch.rand(1, 3, 37, 53)
+    s1, s2 = torch.rand(1, 3, 40, 40), torch.rand(1, 3, 40, 40) * 0.2
+    stats = [engine.style_stats(s1), engine.style_stats(s2)]
+    a = engine.stylize_with_stats(c, stats, [1.0, 0.0])
+    b = engine.stylize_with_stats(c, stats, [0.0, 1.0])
+    mid = engine.stylize_with_stats(c, stats, [0.5, 0.5])
+    assert a.shape == c.shape
+    assert (a - b).abs().mean() > 0.02 and (mid - a).abs().mean() > 0.005
+
+
+@pytest.mark.parametrize("weights,msg", [([0.7, 0.7], "sum to 1"), ([1.0], "got 1 style weights for 2"), ([1.5, -0.5], "negative")])
+def test_bad_interpolation_weights(engine, weights, msg):
+    c = torch.rand(1, 3, 32, 32)
+    stats = [engine.style_stats(torch.rand(1, 3, 32, 32)) for _ in range(2)]
+    with pytest.raises(NSTError, match=msg):
+        engine.stylize_with_stats(c, stats, weights)
+
+
+def test_mask_assigns_styles_and_refuses_mismatch(engine):
+    c = torch.rand(1, 3, 64, 64)
+    stats = [engine.style_stats(torch.ones(1, 3, 32, 32) * 0.9), engine.style_stats(torch.zeros(1, 3, 32, 32) + 0.1)]
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., :, :32] = 1
+    out = engine.stylize_with_stats(c, stats, mask=mask)
+    assert out[..., :, 4:28].mean() > out[..., :, 36:60].mean() + 0.2  # bright style left, dark right
+    with pytest.raises(NSTError, match="aspect ratios differ"):
+        engine.stylize_with_stats(c, stats, mask=torch.ones(1, 1, 32, 64))
+    with pytest.raises(NSTError, match="empty region"):
+        engine.stylize_with_stats(c, stats, mask=torch.ones(1, 1, 64, 64))
+    with pytest.raises(NSTError, match="exactly two styles"):
+        engine.stylize_with_stats(c, stats[:1], mask=mask)
+
+
+def test_training_lowers_the_loss_and_round_trips(tmp_path, photo_folder):
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    for i in range(3):
+        make_photo(64, 64, 40 + i).save(styles / f"s{i}.png")
+    cfg = replace(AdaINTrainConfig(), size=32, batch_size=2, steps=12, warmup_steps=4, lr=1e-3)
+    task = AdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
+    probe = lambda: float(sum(task.loss_fn(task.model, 10_000).values()))
+    with torch.no_grad():
+        before = probe()
+    ck = tmp_path / "dec.safetensors"
+    fit(task, checkpoint=ck, steps=cfg.steps, lr=cfg.lr, batch_size=2)
+    with torch.no_grad():
+        after = probe()
+    assert after < before
+    dec, meta = load_decoder(ck)
+    assert meta["step"] == 12 and meta["encoder"]["layer"] == "relu4_1"
+    for a, b in zip(task.model.state_dict().values(), dec.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_cli_adain_folder_and_errors(tmp_path, photo, painting, photo_folder):
+    out = tmp_path / "out.png"
+    r = runner.invoke(app, ["adain", str(photo), str(painting), "-o", str(out), "--content-size", "64", "--quiet"])
+    assert r.exit_code == 0, r.output and out.is_file()
+    r = runner.invoke(app, ["adain", str(photo_folder), str(painting), str(photo), "-o", str(tmp_path / "many"),
+                            "--style-weights", "0.5,0.5", "--content-size", "64", "--quiet", "--preserve-color", "histogram"])
+    assert r.exit_code == 0, r.output
+    assert len(list((tmp_path / "many").glob("*.png"))) == 6
+    bad = tmp_path / "bad.png"
+    r = runner.invoke(app, ["adain", str(photo), str(painting), str(photo), "-o", str(bad), "--style-weights", "0.5,0.6"])
+    assert r.exit_code == 2 and "sum to 1" in r.output and not bad.exists()
+    r = runner.invoke(app, ["adain", str(photo), str(painting), "-o", str(bad), "--alpha", "1.5"])
+    assert r.exit_code == 2 and "alpha" in r.output and not bad.exists()
+
+
+def test_cli_train_adain(tmp_path, photo_folder, photo, painting):
+    out = tmp_path / "dec.safetensors"
+    r = runner.invoke(app, ["train-adain", "--content", str(photo_folder), "--style", str(photo_folder), "-o", str(out),
+                            "--size", "32", "--batch-size", "2", "--steps", "2", "--warmup-steps", "1",
+                            "--checkpoint-every", "1", "--val-image", str(photo), "--val-style", str(painting), "--quiet",
+                            "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert read_metadata(out)["step"] == 2
+    r = runner.invoke(app, ["train-adain", "--content", str(photo_folder), "--style", str(photo_folder), "-o", str(out),
+                            "--size", "32", "--batch-size", "2", "--steps", "3", "--resume", "--quiet", "--device", "cpu",
+                            "--val-image", str(photo), "--val-style", str(painting)])
+    assert r.exit_code == 0, r.output
+    assert read_metadata(out)["step"] == 3

@@ -1,0 +1,111 @@
+"""`nst gatys` and `nst demo` end to end, and every error path: exit 2, one line, no output file."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from nst_toolkit.cli import app
+
+from .conftest import make_photo
+
+runner = CliRunner()
+TINY = ["--size", "48", "--iterations", "3", "--quiet"]
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_gatys_end_to_end_writes_everything(tmp_path, photo, painting):
+    out = tmp_path / "out" / "result.png"
+    r = run("gatys", photo, painting, "-o", out, *TINY, "--save-every", "1", "--gif", "--plot")
+    assert r.exit_code == 0, r.output
+    from PIL import Image
+
+    assert Image.open(out).size == (48, 36)
+    for name in ("result_0001.png", "result_0003.png", "result.gif", "result_losses.png", "result.json"):
+        assert (out.parent / name).is_file(), name
+    manifest = json.loads((out.parent / "result.json").read_text())
+    assert manifest["engine"] == "gatys" and manifest["iterations_run"] == 3
+    assert manifest["config"]["size"] == 48 and manifest["config"]["iterations"] == 3
+    assert set(manifest["final_losses"]) == {"content", "style", "tv", "total"}
+    assert manifest["environment"]["torch"]
+    gif = Image.open(out.parent / "result.gif")
+    assert gif.n_frames >= 3
+
+
+def test_gatys_options_reach_the_engine(tmp_path, photo, painting):
+    out = tmp_path / "r.jpg"
+    r = run("gatys", photo, painting, "-o", out, *TINY, "--style-layers", "relu1_1,relu2_1", "--init", "noise",
+            "--optimizer", "adam", "--style-weight", "2", "--preserve-color", "luminance")
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((tmp_path / "r.json").read_text())["config"]
+    assert cfg["style_layers"] == ["relu1_1", "relu2_1"] and cfg["init"] == "noise" and cfg["optimizer"] == "adam"
+    assert cfg["style_weight"] == 2.0
+
+
+def test_demo_end_to_end(tmp_path):
+    r = run("demo", "-o", tmp_path / "demo", "--size", "64", "--iterations", "2", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "demo" / "gatys.png").is_file() and (tmp_path / "demo" / "grid.png").is_file()
+
+
+def _truncated(tmp_path):
+    p = tmp_path / "cut.jpg"
+    make_photo(200, 200).save(p, quality=95)
+    p.write_bytes(p.read_bytes()[:1500])
+    return p
+
+
+def _text(tmp_path):
+    p = tmp_path / "words.jpg"
+    p.write_text("not a picture")
+    return p
+
+
+def _blocked(tmp_path):
+    f = tmp_path / "afile"
+    f.write_text("x")
+    return f / "sub" / "out.png"
+
+
+@pytest.mark.parametrize(
+    "case,extra,msg",
+    [
+        ("missing", [], "no such file"),
+        ("text", [], "not an image"),
+        ("truncated", [], "cannot decode"),
+        ("unwritable", [], "not writable"),
+        ("ok", ["--style-layers", "relu1_1,relu9_1"], "unknown VGG-19 layer 'relu9_1'"),
+        ("ok", ["--content-layers", "conv4_2x"], "unknown VGG-19 layer"),
+        ("ok", ["--size", "0"], "size must be positive"),
+        ("ok", ["--size", "-5"], "size must be positive"),
+        ("ok", ["--style-weight", "-1"], "style-weight must not be negative"),
+        ("ok", ["--iterations", "0"], "iterations must be positive"),
+        ("ok", ["--init", "zeros"], "init must be"),
+        ("ok", ["--style-weight", "1e39"], "non-finite"),
+    ],
+)
+def test_errors_exit_2_with_one_line_and_no_output(tmp_path, photo, painting, case, extra, msg):
+    content = {"missing": tmp_path / "nope.jpg", "text": _text(tmp_path), "truncated": _truncated(tmp_path)}.get(case, photo)
+    out = _blocked(tmp_path) if case == "unwritable" else tmp_path / "out.png"
+    r = run("gatys", content, painting, "-o", out, "--size", "48", "--iterations", "2", "--quiet", *extra)
+    assert r.exit_code == 2, r.output
+    assert msg in r.output
+    assert "Traceback" not in r.output
+    assert not out.exists()
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_nan_keeps_last_good_snapshot(tmp_path, photo, painting):
+    out = tmp_path / "out.png"
+    r = run("gatys", photo, painting, "-o", out, "--size", "48", "--iterations", "2", "--quiet", "--style-weight", "1e39")
+    assert r.exit_code == 2
+    assert "last good image kept" in r.output
+    assert (tmp_path / "out.last_good.png").is_file() and not out.exists()
+
+
+def test_unknown_output_format(tmp_path, photo, painting):
+    r = run("gatys", photo, painting, "-o", tmp_path / "out.xyz", *TINY)
+    assert r.exit_code == 2 and "unknown output format" in r.output

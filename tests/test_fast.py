@@ -1,0 +1,214 @@
+"""Fast (Johnson) transfer: network, training loop, resume, data, checkpoints, DDP, export, CLI."""
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from nst_toolkit.checkpoints import load_checkpoint, read_metadata, save_checkpoint
+from nst_toolkit.cli import app
+from nst_toolkit.data import CropSampler
+from nst_toolkit.engines.fast import FastConfig, FastEngine, FastTask, FastTrainConfig, load_transformer, stylize_padded
+from nst_toolkit.errors import NSTError, WeightsError
+from nst_toolkit.nets import TransformerNet
+from nst_toolkit.training import fit
+
+from .conftest import make_photo
+
+runner = CliRunner()
+TINY = replace(FastTrainConfig(), size=32, batch_size=2, width=8, n_res=1, style_size=48, steps=4, checkpoint_every=2)
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("h,w", [(33, 47), (64, 64), (37, 101)])
+def test_output_shape_equals_input_for_odd_sizes(h, w):
+    net = TransformerNet(width=8, n_res=1).eval()
+    with torch.no_grad():
+        assert stylize_padded(net, torch.rand(1, 3, h, w)).shape == (1, 3, h, w)
+
+
+def test_instance_norm_model_is_deterministic():
+    net = TransformerNet(width=8, n_res=1).eval()
+    x = torch.rand(2, 3, 40, 40)
+    with torch.no_grad():
+        a, b = net(x), net(x)
+        single = net(x[:1])
+    assert torch.equal(a, b)
+    assert torch.allclose(a[:1], single, atol=1e-5)  # instance norm: no batch dependence
+
+
+def _task(folder, style_path, cfg=TINY, vgg=None):
+    from nst_toolkit.images import load_image
+
+    return FastTask(cfg, load_image(style_path, cfg.style_size), CropSampler(str(folder), cfg.size), torch.device("cpu"),
+                    style_sha256="abc", style_name="painting")
+
+
+def test_training_lowers_the_loss(photo_folder, painting):
+    cfg = replace(TINY, steps=30, lr=5e-3)
+    task = _task(photo_folder, painting, cfg)
+    fixed = lambda: float(sum(task.loss_fn(task.model, 10_000).values()))  # same batch before and after
+    with torch.no_grad():
+        before = fixed()
+    fit(task, checkpoint=photo_folder.parent / "ck.safetensors", steps=cfg.steps, lr=cfg.lr, batch_size=2)
+    with torch.no_grad():
+        after = fixed()
+    assert after < 0.8 * before
+
+
+def test_resume_continues_at_saved_step_with_optimizer_state(tmp_path, photo_folder, painting):
+    ck = tmp_path / "ck.safetensors"
+    full = _task(photo_folder, painting, replace(TINY, steps=4))
+    fit(full, checkpoint=tmp_path / "full.safetensors", steps=4, lr=1e-3, batch_size=2)
+
+    half = _task(photo_folder, painting)
+    fit(half, checkpoint=ck, steps=2, lr=1e-3, batch_size=2)
+    meta = read_metadata(ck)
+    assert meta["step"] == 2 and meta["optimizer"]["param_groups"][0]["lr"] == 1e-3
+    tensors, _ = load_checkpoint(ck, "fast")
+    assert any(k.startswith("optim.") and k.endswith("exp_avg_sq") for k in tensors)
+
+    resumed = _task(photo_folder, painting)
+    seen = []
+    reached = fit(resumed, checkpoint=ck, steps=4, lr=1e-3, batch_size=2, resume=True, on_step=lambda s: seen.append(s.step))
+    assert seen == [3, 4] and reached == 4
+    # Same batches, same Adam moments: identical to the uninterrupted run.
+    for a, b in zip(full.model.parameters(), resumed.model.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_corrupt_images_are_skipped_and_counted(photo_folder):
+    (photo_folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 garbage")
+    (photo_folder / "empty.png").write_bytes(b"")
+    s = CropSampler(str(photo_folder), 32)
+    assert len(s) == 6 and s.skipped == 2
+    b = s.batch(3, seed=0, step=5)
+    assert b.shape == (3, 3, 32, 32) and torch.equal(b, s.batch(3, seed=0, step=5))
+
+
+def test_hub_dataset_offline_is_a_clear_error():
+    with pytest.raises(NSTError, match="cannot load Hugging Face dataset 'someone/photos'.*offline"):
+        CropSampler("someone/photos", 32)
+
+
+def test_empty_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(NSTError, match="no images"):
+        CropSampler(str(tmp_path), 32)
+
+
+def test_checkpoint_round_trip_and_refusals(tmp_path):
+    net = TransformerNet(width=8, n_res=1)
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(path, {f"model.{k}": v for k, v in net.state_dict().items()},
+                    {"engine": "fast", "architecture": net.architecture(), "style_sha256": "x"})
+    loaded, meta = load_transformer(path)
+    assert meta["architecture"] == {"arch": "TransformerNet", "width": 8, "n_res": 1} and meta["toolkit_version"]
+    for a, b in zip(net.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(WeightsError, match="is a 'fast' checkpoint, not a 'adain'"):
+        load_checkpoint(path, "adain")
+    # Wrong shape: metadata claims width 16, tensors are width 8.
+    bad = tmp_path / "bad.safetensors"
+    save_checkpoint(bad, {f"model.{k}": v for k, v in net.state_dict().items()},
+                    {"engine": "fast", "architecture": {"arch": "TransformerNet", "width": 16, "n_res": 1}})
+    with pytest.raises(WeightsError, match="shape"):
+        load_transformer(bad)
+    # A pickle is never unpickled.
+    pkl = tmp_path / "evil.safetensors"
+    torch.save(net.state_dict(), pkl)
+    with pytest.raises(WeightsError, match="not a safetensors checkpoint"):
+        load_transformer(pkl)
+
+
+def test_shipped_models_load_and_stylise():
+    out = None
+    for name in ("great_wave", "cafe_terrace", "summertime"):
+        eng = FastEngine(FastConfig(model=name))
+        assert eng.meta["engine"] == "fast" and eng.meta["style_sha256"]
+        x = torch.rand(1, 3, 36, 52)
+        out = eng.stylize(x)
+        assert out.shape == x.shape and 0 <= out.min() and out.max() <= 1
+    with pytest.raises(WeightsError, match="no shipped fast model named 'monet'"):
+        FastEngine(FastConfig(model="monet"))
+
+
+def test_preserve_color_luminance_keeps_chroma():
+    from nst_toolkit import colour
+
+    x = torch.rand(1, 3, 40, 40) * 0.4 + 0.3
+    out = FastEngine(FastConfig(preserve_color="luminance")).stylize(x)
+    chroma_err = (colour.rgb_to_ycbcr(out)[:, 1:] - colour.rgb_to_ycbcr(x)[:, 1:]).abs().mean()
+    assert chroma_err < 0.02
+
+
+def test_export_parity(tmp_path):
+    pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
+
+    from nst_toolkit.export import export_transformer
+
+    x = torch.rand(1, 3, 45, 61)
+    ref = FastEngine(FastConfig()).stylize(x)
+    onnx_path = export_transformer("great_wave", tmp_path / "m.onnx", size=64)
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = torch.from_numpy(sess.run(None, {"image": x.numpy()})[0])
+    assert got.shape == ref.shape and (got - ref).abs().max() < 1e-3
+    ts = torch.jit.load(str(export_transformer("great_wave", tmp_path / "m.pt", size=64)))
+    assert (ts(x) - ref).abs().max() < 1e-4
+
+
+def test_cli_train_fast_then_fast_and_models(tmp_path, photo_folder, painting, photo):
+    model = tmp_path / "mine.safetensors"
+    r = runner.invoke(app, ["train-fast", "--style", str(painting), "--data", str(photo_folder), "-o", str(model),
+                            "--size", "32", "--batch-size", "2", "--steps", "3", "--width", "8", "--checkpoint-every", "2",
+                            "--val-image", str(photo), "--style-size", "48", "--quiet", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    meta = read_metadata(model)
+    assert meta["step"] == 3 and meta["training"]["width"] == 8 and "optimizer" not in meta
+    assert (tmp_path / "mine.run" / "preview_000002.jpg").is_file()
+    out = tmp_path / "styled"
+    r = runner.invoke(app, ["fast", str(photo), str(photo_folder), "-m", str(model), "-o", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert len(list(out.glob("*.png"))) == 7
+    r = runner.invoke(app, ["models"])
+    assert r.exit_code == 0 and "great_wave" in r.output and "cafe_terrace" in r.output
+    r = runner.invoke(app, ["fast", str(photo), "-m", "nosuch", "-o", str(tmp_path / "x.png")])
+    assert r.exit_code == 2 and "no shipped fast model" in r.output and not (tmp_path / "x.png").exists()
+
+
+def test_ddp_two_cpu_processes_keep_identical_weights(tmp_path, photo_folder, painting):
+    """torchrun, 2 ranks with gloo: each reads its own shard; the saved model loads and both ranks agree."""
+    out = tmp_path / "ddp.safetensors"
+    dump = tmp_path / "rank{rank}.pt"
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import os, torch, torch.distributed as dist\n"
+        "from nst_toolkit import training\n"
+        "orig = training.train_model\n"
+        "def wrapped(model, *a, **k):\n"
+        "    opt = orig(model, *a, **k)\n"
+        f"    torch.save({{n: p.detach().clone() for n, p in model.state_dict().items()}}, r'{dump}'.format(rank=dist.get_rank()))\n"
+        "    return opt\n"
+        "training.train_model = wrapped\n"
+        "from nst_toolkit.cli import app\n"
+        "app()\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517", str(script),
+           "train-fast", "--style", str(painting), "--data", str(photo_folder), "-o", str(out), "--size", "32",
+           "--batch-size", "2", "--steps", "3", "--width", "8", "--style-size", "48", "--val-image", str(painting),
+           "--checkpoint-every", "0", "--quiet", "--device", "cpu"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    r0, r1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    for k in r0:
+        assert torch.equal(r0[k], r1[k]), k
+    net, meta = load_transformer(out)
+    assert meta["step"] == 3
+    assert torch.equal(net.state_dict()["net.0.1.weight"], r0["net.0.1.weight"])
