@@ -17,6 +17,7 @@ from . import __version__
 from .engines.adain import AdaINConfig, AdaINTrainConfig
 from .engines.fast import FastConfig, FastTrainConfig
 from .engines.gatys import GatysConfig
+from .engines.improved import ImprovedConfig
 from .errors import DivergedError, NSTError
 
 app = typer.Typer(
@@ -29,7 +30,7 @@ app = typer.Typer(
 SAMPLES = Path(__file__).resolve().parent / "samples"
 SAMPLE_CONTENT = SAMPLES / "machu_picchu.jpg"
 SAMPLE_STYLE = SAMPLES / "great_wave.jpg"
-G, FT, FC, AT, AC = GatysConfig(), FastTrainConfig(), FastConfig(), AdaINTrainConfig(), AdaINConfig()
+G, I, FT, FC, AT, AC = GatysConfig(), ImprovedConfig(), FastTrainConfig(), FastConfig(), AdaINTrainConfig(), AdaINConfig()
 
 
 # ------------------------------------------------------------------ helpers
@@ -256,7 +257,7 @@ def gatys(
 
 
 def _run_gatys_like(kind, cfg, content, style, output, preserve_color, device, save_every, gif, plot, manifest, quiet,
-                    extra_inputs: dict | None = None, styles: list | None = None):
+                    extra_inputs: dict | None = None, more_styles: list | None = None, mask: Path | None = None):
     from . import colour
     from .images import check_output_path, load_image
 
@@ -278,7 +279,9 @@ def _run_gatys_like(kind, cfg, content, style, output, preserve_color, device, s
     else:
         from .engines.improved import ImprovedEngine
 
-        engine = ColourWrapped(ImprovedEngine(cfg, styles=styles), preserve_color)
+        extra = [colour.prepare_pair(preserve_color, c, load_image(p).to(dev))[1] for p in (more_styles or [])]
+        m = load_image(mask, min_side=1).mean(dim=1, keepdim=True).to(dev) if mask is not None else None
+        engine = ColourWrapped(ImprovedEngine(cfg, styles=extra, mask=m), preserve_color)
         total = engine.inner.planned_iterations(c)
     inputs = {"content": str(content), "style": str(style), "content_sha256": sha256_path(content),
               "style_sha256": sha256_path(style), "preserve_color": preserve_color, **(extra_inputs or {})}
@@ -299,37 +302,261 @@ class ColourWrapped:
         return colour.finish(self.mode, self.inner.stylize(c, s, on_step=on_step), content)
 
 
-# ------------------------------------------------------------------ demo
+@app.command()
+@handle_errors
+def improved(
+    content: Path = typer.Argument(..., help="Content image."),
+    styles: Optional[List[Path]] = typer.Argument(None, help="Style image(s); more with --style."),
+    style_opt: Optional[List[Path]] = typer.Option(None, "--style", help="A style image (repeatable)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output image."),
+    size: int = typer.Option(I.size, help="Longest side of the output, px."),
+    style_weights: Optional[str] = typer.Option(None, help="Blend weights of several styles, e.g. 0.7,0.3."),
+    mask: Optional[Path] = typer.Option(None, help="Mask: first style where white, second where black."),
+    preset: str = typer.Option(I.preset, help="paper | inetwork (titu1994's INetwork variant)."),
+    all_layers: bool = typer.Option(I.all_layers, help="Style from all 16 conv layers (else Gatys's five)."),
+    shift: float = typer.Option(I.shift, help="Activation shift s in the Gram matrix of F + s (0: off)."),
+    geometric_weights: bool = typer.Option(I.geometric_weights, help="Geometric per-layer style weights."),
+    chain: bool = typer.Option(I.chain, help="Correlation chain between adjacent layers."),
+    coarse_to_fine: bool = typer.Option(I.coarse_to_fine, help="Optimise from start-size up to size."),
+    start_size: int = typer.Option(I.start_size, help="First scale's longest side, px."),
+    scale_factor: float = typer.Option(I.scale_factor, help="Growth factor between scales."),
+    iterations: int = typer.Option(I.iterations, help="Iterations at the final scale."),
+    coarse_iterations: int = typer.Option(I.coarse_iterations, help="Iterations at the first scale."),
+    early_stop: float = typer.Option(I.early_stop, help="Relative improvement over the window below which a scale stops (0: off)."),
+    early_stop_window: int = typer.Option(I.early_stop_window),
+    content_weight: float = typer.Option(I.content_weight),
+    style_weight: float = typer.Option(I.style_weight),
+    tv_weight: float = typer.Option(I.tv_weight),
+    style_scale: float = typer.Option(I.style_scale, help="Style image size relative to the output."),
+    init: str = typer.Option(I.init, help="content | noise | style."),
+    optimizer: str = typer.Option(I.optimizer, help="lbfgs | adam."),
+    preserve_color: str = typer.Option("none", help="none | luminance | histogram."),
+    vgg_weights: str = typer.Option(I.weights),
+    seed: int = typer.Option(I.seed),
+    device: str = typer.Option("auto"),
+    save_every: int = typer.Option(0, help="Write a snapshot every N iterations (0: none)."),
+    gif: bool = typer.Option(False, "--gif"),
+    plot: bool = typer.Option(False, "--plot"),
+    manifest: bool = typer.Option(True),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Improved Gatys (Novak & Nikulin 2016) with coarse-to-fine, colour control, several styles and masks."""
+    from .engines.improved import ImprovedConfig
+
+    all_styles = list(styles or []) + list(style_opt or [])
+    if not all_styles:
+        raise NSTError("at least one style image is needed")
+    cfg = ImprovedConfig(
+        size=size, all_layers=all_layers, shift=shift, geometric_weights=geometric_weights, chain=chain, preset=preset,
+        content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight, coarse_to_fine=coarse_to_fine,
+        start_size=start_size, scale_factor=scale_factor, iterations=iterations, coarse_iterations=coarse_iterations,
+        early_stop=early_stop, early_stop_window=early_stop_window, init=init, optimizer=optimizer,
+        style_scale=style_scale, style_blend=parse_floats(style_weights, "style-weights"), weights=vgg_weights, seed=seed,
+    )
+    _run_gatys_like("improved", cfg, content, all_styles[0], output, preserve_color, device, save_every, gif, plot,
+                    manifest, quiet, extra_inputs={"styles": [str(p) for p in all_styles], "mask": str(mask) if mask else None},
+                    more_styles=all_styles[1:], mask=mask)
+
+
+# ------------------------------------------------------------------ compare / demo / eval / features
+
+
+def _compare_to_dir(content: Path, style: Path, out_dir: Path, methods: str, size: int, seed: int,
+                    sets: Optional[List[str]], sweep: Optional[str], device: str, quiet: bool, title: str) -> None:
+    from . import compare as cmp
+    from .images import check_writable_dir, load_image, make_grid, save_image, save_pil
+    from .report import environment, write_json
+
+    method_list = list(split_csv(methods)) or list(cmp.METHODS)
+    settings: dict[str, Any] = {}
+    for item in sets or []:
+        name, vals = cmp.parse_assignment(item)
+        settings[name] = vals[0]
+    sw = cmp.parse_assignment(sweep) if sweep else None
+    if size <= 0:
+        raise NSTError(f"size must be positive, not {size}")
+    check_writable_dir(out_dir)
+    dev = pick_device(device)
+    setup_torch(dev)
+    c = load_image(content, size).to(dev)
+    s = load_image(style).to(dev)
+    bar: dict[str, ProgressBar] = {}
+
+    def on_start(method: str, own: dict) -> None:
+        for b in bar.values():
+            b.close()
+        bar.clear()
+        if not quiet:
+            bar["b"] = ProgressBar(0, method)
+
+    def on_step(st) -> None:
+        if "b" in bar:
+            bar["b"].bar.total = st.total
+            bar["b"].update(st.iteration, st.losses)
+
+    rows = cmp.run_compare(c, s, style, methods=method_list, size=size, seed=seed, settings=settings, sweep=sw,
+                           fast_dirs=[user_models_dir("fast")], on_start=on_start, on_step=on_step)
+    for b in bar.values():
+        b.close()
+    files: dict[tuple[int, str], str] = {}
+    images, labels = [], []
+    sweep_name = sw[0] if sw else None
+    for r, row in enumerate(rows):
+        images += [c, s]
+        labels += ["content", "style"]
+        for cell in row:
+            if cell.image is not None:
+                suffix = f"_{sweep_name}-{cell.settings.get(sweep_name)}" if sweep_name and sweep_name in cell.settings else ""
+                name = f"{cell.method}{suffix}.png"
+                if not cell.reused:
+                    save_image(cell.image, out_dir / name)
+                files[(r, cell.method)] = name
+                images.append(cell.image)
+            else:
+                from PIL import Image
+
+                images.append(Image.new("RGB", (64, 64), (235, 235, 235)))
+                if not quiet and r == 0:
+                    typer.echo(f"skipped {cell.method}: {cell.skipped}", err=True)
+            labels.append(cmp.cell_label(cell, sweep_name))
+    ncols = 2 + len(method_list)
+    save_pil(make_grid(images, labels, ncols=ncols, cell=min(max(size, 64), 320)), out_dir / "grid.png")
+    summary = {
+        "inputs": {"content": str(content), "style": str(style), "size": size, "seed": seed, "device": str(dev)},
+        "settings": settings,
+        "sweep": {"name": sw[0], "values": sw[1]} if sw else None,
+        "rows": [[{"method": cell.method, "settings": cell.settings, "seconds": round(cell.seconds, 3),
+                   "metrics": cell.metrics, "skipped": cell.skipped, "reused": cell.reused,
+                   "output": files.get((r, cell.method))} for cell in row] for r, row in enumerate(rows)],
+        "environment": environment(),
+    }
+    write_json(out_dir / "summary.json", summary)
+    page = cmp.render_html(title, "grid.png", rows, files, sweep_name, {"content": str(content), "style": str(style)})
+    from .images import atomic_write
+
+    atomic_write(out_dir / "index.html", lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    if not quiet:
+        typer.echo(f"wrote {out_dir / 'grid.png'}, {out_dir / 'summary.json'} and {out_dir / 'index.html'}", err=True)
+
+
+@app.command()
+@handle_errors
+def compare(
+    content: Path = typer.Argument(..., help="Content image."),
+    style: Path = typer.Argument(..., help="Style image."),
+    output_dir: Path = typer.Option(..., "-o", "--output-dir", help="Folder for outputs, grid, summary.json, index.html."),
+    methods: str = typer.Option(",".join(("gatys", "improved", "fast", "adain")), help="Comma-separated engines."),
+    size: int = typer.Option(512, help="Longest side of every output, px."),
+    seed: int = typer.Option(0),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="NAME=VALUE for every engine that has the option (repeatable)."),
+    sweep: Optional[str] = typer.Option(None, help="NAME=V1,V2,… : one row per value, e.g. style_weight=1,5,25."),
+    device: str = typer.Option("auto"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Run the engines side by side on the same inputs, with times and quality numbers."""
+    _compare_to_dir(content, style, output_dir, methods, size, seed, set_, sweep, device, quiet, "nst compare")
 
 
 @app.command()
 @handle_errors
 def demo(
     output_dir: Path = typer.Option(Path("nst-demo"), "-o", "--output-dir", help="Folder for the outputs."),
-    size: int = typer.Option(G.size, help="Longest side, px."),
-    iterations: int = typer.Option(G.iterations, help="Gatys iterations."),
+    size: int = typer.Option(512, help="Longest side, px."),
+    methods: str = typer.Option(",".join(("gatys", "improved", "fast", "adain")), help="Comma-separated engines."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="NAME=VALUE for every engine that has the option."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
-    """Run gatys on the built-in sample images and write the outputs plus a labelled grid."""
-    from .engines.gatys import GatysEngine
-    from .images import check_writable_dir, load_image, make_grid, save_image, save_pil
+    """Compare all four engines on the built-in sample images: outputs, a labelled grid, summary, HTML page."""
+    _compare_to_dir(SAMPLE_CONTENT, SAMPLE_STYLE, output_dir, methods, size, 0, set_, None, device, quiet, "nst demo")
 
-    check_writable_dir(output_dir)
+
+@app.command("eval")
+@handle_errors
+def eval_(
+    stylized: List[Path] = typer.Argument(..., help="Stylised image(s) or folder(s)."),
+    content: Optional[Path] = typer.Option(None, "--content", help="Content image (or folder with matching names)."),
+    style: Optional[Path] = typer.Option(None, "--style", help="Style image."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write .json or .csv (default: JSON on stdout)."),
+    size: int = typer.Option(512, help="Evaluate at this longest side, px."),
+    device: str = typer.Option("auto"),
+):
+    """Content distance (relu4_2), style distance (Gram, relu1_1…relu5_1) and luminance SSIM."""
+    import csv
+    import io
+    import json
+
+    from .evaluate import Evaluator
+    from .images import atomic_write, load_image
+
+    if content is None and style is None:
+        raise NSTError("give --content, --style or both")
+    files = _expand_inputs(stylized)
     dev = pick_device(device)
-    setup_torch(dev)
-    c = load_image(SAMPLE_CONTENT, size).to(dev)
-    s = load_image(SAMPLE_STYLE).to(dev)
-    cfg = replace(GatysConfig(), size=size, iterations=iterations)
-    bar = ProgressBar(cfg.iterations, "gatys", enabled=not quiet)
-    t0 = time.perf_counter()
-    out = GatysEngine(cfg).stylize(c, s, on_step=lambda st: bar.update(st.iteration, st.losses))
-    bar.close()
-    wall = time.perf_counter() - t0
-    save_image(out, output_dir / "gatys.png")
-    grid = make_grid([c, s, out], ["content", "style", f"gatys {wall:.0f} s"], cell=min(size, 384))
-    save_pil(grid, output_dir / "grid.png")
-    typer.echo(f"wrote {output_dir / 'gatys.png'} and {output_dir / 'grid.png'}", err=quiet is False)
+    ev = Evaluator()
+    s = load_image(style, size).to(dev) if style is not None else None
+    rows = []
+    for f in files:
+        x = load_image(f, size).to(dev)
+        c = None
+        if content is not None:
+            cp = content
+            if content.is_dir():
+                matches = [p for p in _expand_inputs([content]) if f.stem.startswith(p.stem)]
+                if not matches:
+                    raise NSTError(f"no content image in {content} matches {f.name}")
+                cp = max(matches, key=lambda p: len(p.stem))
+            c = load_image(cp, size).to(dev)
+        rows.append({"image": str(f), **{k: round(v, 6) for k, v in ev(x, c, s).items()}})
+    if output is not None and output.suffix.lower() == ".csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write(output, lambda tmp: tmp.write_text(buf.getvalue()))
+    elif output is not None:
+        if output.suffix.lower() != ".json":
+            raise NSTError(f"{output}: eval writes .json or .csv")
+        atomic_write(output, lambda tmp: tmp.write_text(json.dumps(rows, indent=2) + "\n"))
+    else:
+        typer.echo(json.dumps(rows, indent=2))
+
+
+@app.command()
+@handle_errors
+def features(
+    image: Path = typer.Argument(..., help="Image to look at."),
+    layer: str = typer.Option("relu3_1", help="VGG layer name, e.g. relu1_1 … relu5_4."),
+    output: Path = typer.Option(..., "-o", "--output", help="Grid image."),
+    count: int = typer.Option(16, help="How many of the strongest channels to show."),
+    size: int = typer.Option(512, help="Longest side of the input, px."),
+    device: str = typer.Option("auto"),
+):
+    """The strongest activation maps of one VGG layer, as a labelled grid."""
+    import torch
+
+    from .images import check_output_path, load_image, make_grid, save_pil
+    from .vgg import VGGFeatures
+
+    out = check_output_path(output)
+    if count <= 0:
+        raise NSTError(f"count must be positive, not {count}")
+    dev = pick_device(device)
+    net = VGGFeatures([layer]).to(dev)
+    x = load_image(image, size).to(dev)
+    with torch.no_grad():
+        f = net(x)[layer][0].float()
+    strength = f.mean(dim=(1, 2))
+    top = torch.argsort(strength, descending=True)[: min(count, f.shape[0])]
+    tiles, labels = [], []
+    for ch in top.tolist():
+        m = f[ch]
+        m = (m - m.min()) / (m.max() - m.min()).clamp_min(1e-8)
+        tiles.append(m.expand(3, -1, -1).unsqueeze(0).cpu())
+        labels.append(f"{layer} #{ch}  mean {strength[ch]:.1f}")
+    cols = max(1, round(len(tiles) ** 0.5))
+    save_pil(make_grid(tiles, labels, ncols=cols, cell=160), out)
+    typer.echo(f"wrote {out}: {len(tiles)} of {f.shape[0]} channels of {layer}", err=True)
 
 
 # ------------------------------------------------------------------ training (fast / adain)
@@ -572,7 +799,7 @@ def fast(
     from .images import load_image, save_image
 
     files = _expand_inputs(content)
-    outs = _outputs_for(files, output, model.replace("/", "_").removesuffix(".safetensors"))
+    outs = _outputs_for(files, output, Path(model).stem)
     dev = pick_device(device)
     setup_torch(dev)
     engine = FastEngine(replace(FC, model=_find_model("fast", model), preserve_color=preserve_color))

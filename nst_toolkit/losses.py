@@ -30,18 +30,60 @@ def gram_matrix(features: Tensor, shift: float = 0.0) -> Tensor:
     """G = (F + s)(F + s)ᵀ / (H·W) for F of shape N×C×H×W, giving N×C×C.
 
     ``shift`` is Novak & Nikulin's activation shift s (they use s = −1); 0 gives Gatys's Gram matrix.
+    Channels-last features are read through a permuted view (no copy).
     """
     n, c, h, w = features.shape
+    if features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
+        x = features.permute(0, 2, 3, 1).reshape(n, h * w, c)  # a view of the NHWC storage
+        if shift:
+            x = x + shift
+        return torch.bmm(x.transpose(1, 2), x) / (h * w)
     f = features.reshape(n, c, h * w)
     if shift:
         f = f + shift
     return torch.bmm(f, f.transpose(1, 2)) / (h * w)
 
 
+class _GramMSE(torch.autograd.Function):
+    """mean((G(F) − A)²) with a one-matmul backward: dL/dF = 4/(C²·H·W) · (G − A) F for symmetric A."""
+
+    @staticmethod
+    def forward(ctx, features: Tensor, target: Tensor, shift: float) -> Tensor:
+        gram = gram_matrix(features, shift)
+        diff = gram - target
+        ctx.save_for_backward(features, diff)
+        ctx.shift = shift
+        return diff.square().mean()
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        features, diff = ctx.saved_tensors
+        n, c, h, w = features.shape
+        scale = grad_out * 4.0 / (n * c * c * h * w)
+        if features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
+            x = features.permute(0, 2, 3, 1).reshape(n, h * w, c)
+            if ctx.shift:
+                x = x + ctx.shift
+            g = torch.bmm(x, diff) * scale  # N×HW×C, i.e. NHWC
+            grad = g.reshape(n, h, w, c).permute(0, 3, 1, 2)
+        else:
+            f = features.reshape(n, c, h * w)
+            if ctx.shift:
+                f = f + ctx.shift
+            grad = (torch.bmm(diff, f) * scale).reshape(n, c, h, w)
+        return grad, None, None
+
+
 def gram_loss(features: Tensor, target_gram: Tensor, shift: float = 0.0) -> Tensor:
-    """E = 1/C² · Σ (G − A)², with G the (shifted) Gram matrix of ``features`` (Gatys et al. 2016, eq. 4)."""
+    """E = 1/C² · Σ (G − A)², with G the (shifted) Gram matrix of ``features`` (Gatys et al. 2016, eq. 4).
+
+    ``target_gram`` must be symmetric (a Gram matrix is), which the faster backward relies on.
+    """
+    target = target_gram.expand(features.shape[0], -1, -1)
+    if torch.is_grad_enabled() and features.requires_grad and not target.requires_grad:
+        return _GramMSE.apply(features, target, shift)
     gram = gram_matrix(features, shift)
-    return F.mse_loss(gram, target_gram.expand_as(gram))
+    return F.mse_loss(gram, target)
 
 
 def style_loss(

@@ -46,9 +46,10 @@ def test_gatys_options_reach_the_engine(tmp_path, photo, painting):
 
 
 def test_demo_end_to_end(tmp_path):
-    r = run("demo", "-o", tmp_path / "demo", "--size", "64", "--iterations", "2", "--quiet")
+    r = run("demo", "-o", tmp_path / "demo", "--size", "64", "--set", "iterations=2", "--set", "coarse_iterations=2", "--quiet")
     assert r.exit_code == 0, r.output
-    assert (tmp_path / "demo" / "gatys.png").is_file() and (tmp_path / "demo" / "grid.png").is_file()
+    for name in ("gatys.png", "improved.png", "fast.png", "adain.png", "grid.png", "summary.json", "index.html"):
+        assert (tmp_path / "demo" / name).is_file(), name
 
 
 def _truncated(tmp_path):

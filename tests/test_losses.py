@@ -86,3 +86,18 @@ def test_adain_gives_style_statistics():
     sm, ss = losses.mean_std(s)
     assert torch.allclose(om, sm, atol=1e-4)
     assert torch.allclose(os_, ss, atol=1e-3)
+
+
+def test_gram_loss_gradient_matches_autograd_for_both_layouts():
+    for channels_last in (False, True):
+        f = torch.randn(2, 5, 6, 7, dtype=torch.float64)
+        if channels_last:
+            f = f.contiguous(memory_format=torch.channels_last)
+        a = losses.gram_matrix(torch.randn(1, 5, 4, 4, dtype=torch.float64))
+        for shift in (0.0, -1.0):
+            x = f.clone().requires_grad_(True)
+            losses.gram_loss(x, a, shift).backward()
+            y = f.clone().requires_grad_(True)
+            torch.nn.functional.mse_loss(losses.gram_matrix(y, shift), a.expand(2, -1, -1)).backward()
+            assert torch.allclose(x.grad, y.grad, atol=1e-10), (channels_last, shift)
+            assert torch.allclose(losses.gram_matrix(f, shift), losses.gram_matrix(f.contiguous(), shift))

@@ -1,0 +1,90 @@
+"""Benchmark the fast engine: inference at 256/512/1024 px, FLOPs and GFLOP/s, training images/s.
+
+    python scripts/bench_fast.py [--model great_wave] [--runs 5] [--train-steps 4]
+
+Inference is timed on square images (the longest side is what --size sets), median of --runs after
+one warm-up; training throughput uses the real loss network at 256 px crops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from nst_toolkit.engines.fast import FastConfig, FastEngine, FastTask, FastTrainConfig, stylize_padded
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def flops(net, size: int) -> float:
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(torch.rand(1, 3, size, size))
+    return counter.get_total_flops()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="great_wave")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--train-steps", type=int, default=4)
+    ap.add_argument("--train-batch", type=int, default=4)
+    ap.add_argument("--width-too", type=int, default=16, help="also time an untrained net of this width (0: no)")
+    ap.add_argument("--json", type=Path)
+    a = ap.parse_args()
+    from nst_toolkit.nets import TransformerNet
+
+    engine = FastEngine(FastConfig(model=a.model))
+    rows = []
+    nets = [(f"{a.model} (width {engine.net.width})", engine.net)]
+    if a.width_too:
+        nets.append((f"untrained width {a.width_too} (speed only)", TransformerNet(a.width_too).eval()))
+    for (label, net), size in [(n, s) for n in nets for s in (256, 512, 1024)]:
+        x = torch.rand(1, 3, size, size)
+        times = []
+        with torch.inference_mode():
+            for i in range(a.runs + 1):
+                t = time.perf_counter()
+                stylize_padded(net, x)
+                if i:
+                    times.append(time.perf_counter() - t)
+        f = flops(net, size)
+        med = statistics.median(times)
+        rows.append({"net": label, "size": size, "median_s": med, "gflop": f / 1e9, "gflop_per_s": f / 1e9 / med})
+        print(f"{label} inference {size}×{size}: {med:.3f} s median of {a.runs}, {f / 1e9:.1f} GFLOP, {f / 1e9 / med:.0f} GFLOP/s", flush=True)
+
+    # Training throughput: real loss network, generated photos, 256 px crops.
+    from PIL import Image
+
+    from nst_toolkit.data import CropSampler
+
+    with tempfile.TemporaryDirectory() as d:
+        for i in range(8):
+            Image.effect_noise((320, 300), 40 + i).convert("RGB").save(Path(d) / f"{i}.png")
+        cfg = FastTrainConfig(batch_size=a.train_batch)
+        style = torch.rand(1, 3, 256, 256)
+        task = FastTask(cfg, style, CropSampler(d, cfg.size), torch.device("cpu"))
+        opt = torch.optim.Adam(task.model.parameters(), lr=cfg.lr)
+        times = []
+        for step in range(a.train_steps + 1):
+            t = time.perf_counter()
+            opt.zero_grad()
+            sum(task.loss_fn(task.model, step).values()).backward()
+            opt.step()
+            if step:
+                times.append(time.perf_counter() - t)
+        ips = cfg.batch_size / statistics.median(times)
+        print(f"training at 256 px, batch {cfg.batch_size}: {statistics.median(times):.2f} s/step, {ips:.2f} images/s "
+              f"(median of {a.train_steps})", flush=True)
+    if a.json:
+        a.json.write_text(json.dumps({"inference": rows, "train_images_per_s": ips, "threads": torch.get_num_threads()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

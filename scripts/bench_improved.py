@@ -1,0 +1,102 @@
+"""How fast does `improved` reach the loss that plain `gatys` ends at? Plus the ablation grid.
+
+    python scripts/bench_improved.py [--size 512] [--grid docs/improved_grid.jpg]
+
+1. gatys with its defaults: its final total loss L (content + style + TV as gatys defines it, on
+   the final image) and its wall time.
+2. improved with its defaults, and with only coarse-to-fine on: after every step at the final
+   scale the gatys loss of the current image is measured (outside the timed optimisation) and the
+   optimisation time until it first reaches L is reported.
+3. improved with each improvement switched off in turn, for the grid (content, style, gatys,
+   improved, ablations) with times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from nst_toolkit.engines.gatys import GatysConfig, GatysEngine
+from nst_toolkit.engines.improved import ImprovedConfig, ImprovedEngine, scale_sizes
+from nst_toolkit.images import load_image, make_grid, save_pil
+from nst_toolkit.vgg import RELU_LAYERS, VGGFeatures
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def timed_to_target(engine, content, style, judge, target: float, last_scale: int):
+    """Run ``engine``; return (optimisation seconds until judge ≤ target or None, final judge value, wall, image)."""
+    state = {"opt": 0.0, "hit": None, "mark": time.perf_counter(), "value": None}
+
+    def on_step(st) -> None:
+        now = time.perf_counter()
+        state["opt"] += now - state["mark"]
+        if st.scale == last_scale:
+            with torch.no_grad():
+                v = float(sum(judge(st.image).values()))
+            state["value"] = v
+            if state["hit"] is None and v <= target:
+                state["hit"] = state["opt"]
+        state["mark"] = time.perf_counter()
+
+    t0 = time.perf_counter()
+    out = engine.stylize(content, style, on_step=on_step)
+    return state["hit"], state["value"], time.perf_counter() - t0, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--grid", type=Path, default=REPO / "docs" / "improved_grid.jpg")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--no-ablation", action="store_true")
+    a = ap.parse_args()
+    samples = REPO / "nst_toolkit" / "samples"
+    content = load_image(samples / "machu_picchu.jpg", a.size)
+    style = load_image(samples / "great_wave.jpg")
+    vgg = VGGFeatures(RELU_LAYERS)
+    gatys = GatysEngine(GatysConfig(size=a.size), vgg)
+    judge = gatys.loss_fn(content, style)
+    t0 = time.perf_counter()
+    g_out = gatys.stylize(content, style)
+    g_wall = time.perf_counter() - t0
+    with torch.no_grad():
+        target = float(sum(judge(g_out).values()))
+    print(f"gatys defaults: loss {target:.4f} in {g_wall:.1f} s", flush=True)
+    results = {"gatys": {"loss": target, "wall_s": g_wall}}
+    cfg = ImprovedConfig(size=a.size)
+    last = len(scale_sizes(cfg)) - 1
+    variants = {
+        "improved": cfg,
+        "improved, coarse-to-fine only": replace(cfg, all_layers=False, shift=0.0, geometric_weights=False, chain=False),
+    }
+    images = {"content": content, "style": style, f"gatys {g_wall:.0f} s": g_out}
+    for name, c in variants.items():
+        hit, value, wall, out = timed_to_target(ImprovedEngine(c, vgg), content, style, judge, target, last)
+        results[name] = {"seconds_to_gatys_loss": hit, "final_gatys_loss": value, "wall_s": wall,
+                         "speedup": (g_wall / hit) if hit else None}
+        reached = f"reached it after {hit:.1f} s ({g_wall / hit:.1f}× faster)" if hit else "did not reach it"
+        print(f"{name}: {reached}; final gatys loss {value:.4f}, wall {wall:.1f} s", flush=True)
+        images[f"{name} {wall:.0f} s"] = out
+    if not a.no_ablation:
+        for switch, off in (("all_layers", False), ("shift", 0.0), ("geometric_weights", False), ("chain", False),
+                            ("coarse_to_fine", False)):
+            t0 = time.perf_counter()
+            out = ImprovedEngine(replace(cfg, **{switch: off}), vgg).stylize(content, style)
+            wall = time.perf_counter() - t0
+            results[f"without {switch}"] = {"wall_s": wall}
+            images[f"without {switch} {wall:.0f} s"] = out
+            print(f"improved without {switch}: {wall:.1f} s", flush=True)
+    a.grid.parent.mkdir(parents=True, exist_ok=True)
+    save_pil(make_grid(list(images.values()), list(images.keys()), ncols=5, cell=300), a.grid)
+    if a.json:
+        a.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Make the README's gallery of the shipped models on held-out photos and paintings.
+
+    python scripts/gallery.py --data ../shared/data -o docs/
+
+Photos `gc_wonders_*` and the paintings named below were held out of all training
+(train/prepare_data.sh). Writes docs/fast_gallery.jpg and docs/adain_gallery.jpg.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from nst_toolkit.engines.adain import AdaINConfig, AdaINEngine
+from nst_toolkit.engines.fast import FastConfig, FastEngine
+from nst_toolkit.images import load_image, make_grid, save_pil
+
+PHOTOS = ("gc_wonders_colosseum.jpg", "gc_wonders_tajMahal.jpg", "gc_wonders_petra.jpg", "gc_wonders_machuPicchu.jpg")
+PAINTINGS = ("hokusai_the_great_wave_off_kanagawa.jpg", "vangogh_gogh4.jpg", "cassatt_summertime.jpg")
+MODELS = ("great_wave", "cafe_terrace", "summertime")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("-o", "--out", type=Path, default=Path("docs"))
+    ap.add_argument("--size", type=int, default=512)
+    a = ap.parse_args()
+    photos = [load_image(a.data / "content" / p, a.size) for p in PHOTOS]
+    paintings = [load_image(a.data / "style" / p, a.size) for p in PAINTINGS]
+    a.out.mkdir(parents=True, exist_ok=True)
+    with torch.inference_mode():
+        cells, labels = [], []
+        for photo, name in zip(photos, PHOTOS):
+            cells.append(photo)
+            labels.append(name.removeprefix("gc_wonders_").removesuffix(".jpg"))
+            for m in MODELS:
+                cells.append(FastEngine(FastConfig(model=m)).stylize(photo))
+                labels.append(f"fast: {m}")
+        save_pil(make_grid(cells, labels, ncols=1 + len(MODELS), cell=300), a.out / "fast_gallery.jpg")
+        engine = AdaINEngine(AdaINConfig())
+        cells, labels = [None] + paintings, [""] + [p.removesuffix(".jpg") for p in PAINTINGS]
+        cells[0] = torch.ones(1, 3, 8, 8)
+        for photo, name in zip(photos, PHOTOS):
+            cells.append(photo)
+            labels.append(name.removeprefix("gc_wonders_").removesuffix(".jpg"))
+            for s in paintings:
+                cells.append(engine.stylize(photo, s))
+                labels.append("adain")
+        save_pil(make_grid(cells, labels, ncols=1 + len(PAINTINGS), cell=300), a.out / "adain_gallery.jpg")
+    print(f"wrote {a.out / 'fast_gallery.jpg'} and {a.out / 'adain_gallery.jpg'}")
+
+
+if __name__ == "__main__":
+    main()
