@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -105,3 +106,35 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: Mapping[str, Tensor],
     for pid, rest in info.get("scalars", {}).items():
         state.setdefault(int(pid), {}).update(rest)
     opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+
+
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "models"  # the repository's models/ (editable install)
+
+
+def user_models_dir(engine: str) -> Path:
+    """Where `nst train-*` saves by default and `--model NAME` also looks: $NST_HOME/models/ENGINE,
+    else $XDG_DATA_HOME (or ~/.local/share)/nst_toolkit/models/ENGINE."""
+    base = os.environ.get("NST_HOME") or str(
+        Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "nst_toolkit"
+    )
+    return Path(base) / "models" / engine
+
+
+def model_dirs(engine: str) -> tuple[Path, Path]:
+    """Shipped models first, then the user's."""
+    return SHIPPED_DIR / engine, user_models_dir(engine)
+
+
+def resolve_model_file(name_or_path: str, dirs: Sequence[Path], what: str) -> Path:
+    """A file path, or a model NAME looked up as NAME.safetensors in ``dirs`` (in order)."""
+    p = Path(name_or_path)
+    if p.suffix == ".safetensors" or "/" in name_or_path or p.exists():
+        if not p.is_file():
+            raise WeightsError(f"{p}: no such {what} file")
+        return p
+    for d in dirs:
+        cand = d / f"{name_or_path}.safetensors"
+        if cand.is_file():
+            return cand
+    names = sorted({q.stem for d in dirs if d.is_dir() for q in d.glob("*.safetensors")})
+    raise WeightsError(f"no {what} named '{name_or_path}' (available: {', '.join(names) or 'none'})")

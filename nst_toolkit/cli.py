@@ -18,6 +18,7 @@ from .engines.adain import AdaINConfig, AdaINTrainConfig
 from .engines.fast import FastConfig, FastTrainConfig
 from .engines.gatys import GatysConfig
 from .engines.improved import ImprovedConfig
+from .checkpoints import model_dirs, user_models_dir
 from .errors import DivergedError, NSTError
 
 app = typer.Typer(
@@ -111,11 +112,6 @@ def sha256_path(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def user_models_dir(engine: str) -> Path:
-    base = os.environ.get("NST_HOME") or str(Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "nst_toolkit")
-    return Path(base) / "models" / engine
 
 
 def side_path(out: Path, suffix: str) -> Path:
@@ -395,7 +391,7 @@ def _compare_to_dir(content: Path, style: Path, out_dir: Path, methods: str, siz
             bar["b"].update(st.iteration, st.losses)
 
     rows = cmp.run_compare(c, s, style, methods=method_list, size=size, seed=seed, settings=settings, sweep=sw,
-                           fast_dirs=[user_models_dir("fast")], on_start=on_start, on_step=on_step)
+                           on_start=on_start, on_step=on_step)
     for b in bar.values():
         b.close()
     files: dict[tuple[int, str], str] = {}
@@ -802,7 +798,7 @@ def fast(
     outs = _outputs_for(files, output, Path(model).stem)
     dev = pick_device(device)
     setup_torch(dev)
-    engine = FastEngine(replace(FC, model=_find_model("fast", model), preserve_color=preserve_color))
+    engine = FastEngine(replace(FC, model=model, preserve_color=preserve_color))
     for src, dst in zip(files, outs):
         x = load_image(src, size).to(dev)
         t0 = time.perf_counter()
@@ -814,30 +810,15 @@ def fast(
             typer.echo(f"wrote {dst} ({(time.perf_counter() - t0) * 1000:.0f} ms)", err=True)
 
 
-def _find_model(engine: str, name: str) -> str:
-    """A name found in the shipped models, then the user's models dir; else the name as given."""
-    from .engines import adain as adain_mod, fast as fast_mod
-
-    shipped = (fast_mod.MODELS_DIR if engine == "fast" else adain_mod.MODELS_DIR) / f"{name}.safetensors"
-    local = user_models_dir(engine) / f"{name}.safetensors"
-    if "/" not in name and not name.endswith(".safetensors"):
-        if shipped.is_file():
-            return str(shipped)
-        if local.is_file():
-            return str(local)
-    return name
-
-
 @app.command()
 @handle_errors
 def models():
     """List the shipped and local fast models and AdaIN decoders with their metadata."""
     from .checkpoints import read_metadata
-    from .engines import adain as adain_mod, fast as fast_mod
 
     rows = []
-    for engine, shipped in (("fast", fast_mod.MODELS_DIR), ("adain", adain_mod.MODELS_DIR)):
-        for where, folder in (("shipped", shipped), ("local", user_models_dir(engine))):
+    for engine in ("fast", "adain"):
+        for where, folder in zip(("shipped", "local"), model_dirs(engine)):
             for p in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
                 try:
                     m = read_metadata(p)
@@ -864,7 +845,7 @@ def export_fast(
     """Export a fast model to ONNX (.onnx) or TorchScript (.pt)."""
     from .export import export_transformer
 
-    path = export_transformer(_find_model("fast", model), output, size)
+    path = export_transformer(model, output, size)
     typer.echo(f"wrote {path}", err=True)
 
 
@@ -900,7 +881,7 @@ def adain(
     dev = pick_device(device)
     setup_torch(dev)
     cfg = replace(AC, alpha=alpha, preserve_color=preserve_color, content_size=content_size, style_size=style_size,
-                  model=_find_model("adain", model))
+                  model=model)
     engine = AdaINEngine(cfg)
     style_images = [load_image(s, style_size).to(dev) for s in styles]
     m = load_image(mask, min_side=1) if mask is not None else None

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import torch
 from torch import Tensor
 
 from .engines.adain import AdaINConfig, AdaINEngine
-from .engines.fast import MODELS_DIR as FAST_DIR, FastConfig, FastEngine
+from .checkpoints import model_dirs
+from .engines.fast import FastConfig, FastEngine
 from .engines.gatys import GatysConfig, GatysEngine
 from .engines.improved import ImprovedConfig, ImprovedEngine
 from .errors import NSTError
@@ -70,12 +70,12 @@ def fields_of(method: str) -> set[str]:
     return {f.name for f in dataclasses.fields(CONFIGS[method])}
 
 
-def fast_model_for(style_path: Path, extra_dirs: Sequence[Path] = ()) -> Path | None:
+def fast_model_for(style_path: Path) -> Path | None:
     """A shipped or local fast model whose metadata names this exact style file (by sha256)."""
     from .checkpoints import read_metadata
 
     digest = hashlib.sha256(style_path.read_bytes()).hexdigest()
-    for folder in (FAST_DIR, *extra_dirs):
+    for folder in model_dirs("fast"):
         for p in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
             try:
                 if read_metadata(p).get("style_sha256") == digest:
@@ -113,7 +113,6 @@ def run_compare(
     settings: dict[str, Any] | None = None,
     sweep: tuple[str, list[Any]] | None = None,
     vgg: VGGFeatures | None = None,
-    fast_dirs: Sequence[Path] = (),
     on_start: Callable[[str, dict], None] | None = None,
     on_step: Callable | None = None,
 ) -> list[list[Cell]]:
@@ -129,7 +128,7 @@ def run_compare(
         raise NSTError(f"no chosen method has an option '{sweep[0]}' to sweep")
     vgg = vgg or shared_vgg()
     evaluator = Evaluator(vgg)
-    fast_model = fast_model_for(style_path, fast_dirs) if "fast" in methods else None
+    fast_model = fast_model_for(style_path) if "fast" in methods else None
     values = sweep[1] if sweep else [None]
     rows: list[list[Cell]] = []
     first: dict[str, Cell] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -96,3 +97,17 @@ class AdaINDecoder(nn.Module):
 
     def forward(self, features: Tensor) -> Tensor:
         return self.net(features * self.feature_scale)
+
+
+def init_seeded(model: nn.Module, seed: int) -> nn.Module:
+    """Re-initialise ``model``'s conv weights from a private generator (reproducible, no global RNG)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1]
+                bound = 1.0 / fan_in**0.5
+                m.weight.copy_(torch.empty_like(m.weight).uniform_(-bound, bound, generator=g))
+                if m.bias is not None:
+                    m.bias.copy_(torch.empty_like(m.bias).uniform_(-bound, bound, generator=g))
+    return model

@@ -1,6 +1,5 @@
 """Fast (Johnson) transfer: network, training loop, resume, data, checkpoints, DDP, export, CLI."""
 
-import json
 import os
 import subprocess
 import sys
@@ -19,7 +18,6 @@ from nst_toolkit.errors import NSTError, WeightsError
 from nst_toolkit.nets import TransformerNet
 from nst_toolkit.training import fit
 
-from .conftest import make_photo
 
 runner = CliRunner()
 TINY = replace(FastTrainConfig(), size=32, batch_size=2, width=8, n_res=1, style_size=48, steps=4, checkpoint_every=2)

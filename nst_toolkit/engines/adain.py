@@ -11,17 +11,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import colour, losses
-from ..checkpoints import load_checkpoint, load_into
+from ..checkpoints import load_checkpoint, load_into, model_dirs, resolve_model_file
 from ..data import CropSampler
 from ..errors import NSTError, WeightsError
-from ..nets import AdaINDecoder
+from ..nets import AdaINDecoder, init_seeded
 from ..optimize import Step
 from ..training import TrainingTask
 from ..vgg import VGGFeatures
 from .base import check_image_tensor, check_non_negative, check_positive, run_padded, target_scale
 
 ENGINE = "adain"
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models" / "adain"
 ENCODER_LAYER = "relu4_1"  # paper, sec. 6.1
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # paper, sec. 6.2
 MULTIPLE = 8  # three poolings before relu4_1
@@ -75,8 +74,6 @@ class AdaINTask(TrainingTask):
                  vgg: VGGFeatures | None = None):
         cfg.validate()
         self.cfg, self.content, self.style, self.device = cfg, content, style, device
-        from .fast import init_seeded
-
         self.model = init_seeded(AdaINDecoder(), cfg.seed).to(device)
         self.vgg = (vgg or VGGFeatures(STYLE_LAYERS, cfg.weights)).to(device)
 
@@ -119,15 +116,8 @@ class AdaINTask(TrainingTask):
 
 
 def resolve_decoder(name_or_path: str) -> Path:
-    p = Path(name_or_path)
-    if p.suffix == ".safetensors" or "/" in name_or_path or p.exists():
-        if not p.is_file():
-            raise WeightsError(f"{p}: no such decoder file")
-        return p
-    cand = MODELS_DIR / f"{name_or_path}.safetensors"
-    if not cand.is_file():
-        raise WeightsError(f"no shipped AdaIN decoder named '{name_or_path}'")
-    return cand
+    """A shipped or local decoder name, or a file path → the file."""
+    return resolve_model_file(name_or_path, model_dirs(ENGINE), "AdaIN decoder")
 
 
 def load_decoder(path: str | Path) -> tuple[AdaINDecoder, dict[str, Any]]:

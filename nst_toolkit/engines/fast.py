@@ -10,17 +10,16 @@ import torch
 from torch import Tensor, nn
 
 from .. import colour, losses
-from ..checkpoints import load_checkpoint, load_into, read_metadata
+from ..checkpoints import load_checkpoint, load_into, model_dirs, read_metadata, resolve_model_file
 from ..data import CropSampler
 from ..errors import NSTError, WeightsError
-from ..nets import TransformerNet
+from ..nets import TransformerNet, init_seeded
 from ..optimize import Step
 from ..training import TrainingTask
 from ..vgg import VGGFeatures, validate_layers
 from .base import check_image_tensor, check_non_negative, check_positive, run_padded, target_scale
 
 ENGINE = "fast"
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models" / "fast"
 
 
 @dataclass(frozen=True)
@@ -109,32 +108,9 @@ class FastTask(TrainingTask):
         }
 
 
-def init_seeded(model: nn.Module, seed: int) -> nn.Module:
-    """Re-initialise ``model``'s conv weights from a private generator (reproducible, no global RNG)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.Conv2d):
-                fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1]
-                bound = 1.0 / fan_in**0.5
-                m.weight.copy_(torch.empty_like(m.weight).uniform_(-bound, bound, generator=g))
-                if m.bias is not None:
-                    m.bias.copy_(torch.empty_like(m.bias).uniform_(-bound, bound, generator=g))
-    return model
-
-
-def resolve_model(name_or_path: str, models_dir: Path = MODELS_DIR) -> Path:
-    """A shipped model name or a file path → the file."""
-    p = Path(name_or_path)
-    if p.suffix == ".safetensors" or p.exists() or "/" in name_or_path:
-        if not p.is_file():
-            raise WeightsError(f"{p}: no such model file")
-        return p
-    cand = models_dir / f"{name_or_path}.safetensors"
-    if not cand.is_file():
-        names = ", ".join(sorted(q.stem for q in models_dir.glob("*.safetensors"))) or "none"
-        raise WeightsError(f"no shipped fast model named '{name_or_path}' (shipped: {names})")
-    return cand
+def resolve_model(name_or_path: str) -> Path:
+    """A shipped or local fast model name, or a file path → the file."""
+    return resolve_model_file(name_or_path, model_dirs(ENGINE), "shipped fast model")
 
 
 def load_transformer(path: str | Path) -> tuple[TransformerNet, dict[str, Any]]:
