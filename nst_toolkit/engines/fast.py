@@ -10,9 +10,9 @@ import torch
 from torch import Tensor, nn
 
 from .. import colour, losses
-from ..checkpoints import load_checkpoint, load_into, model_dirs, read_metadata, resolve_model_file
+from ..checkpoints import load_model, model_dirs, read_metadata, resolve_model_file
 from ..data import CropSampler
-from ..errors import NSTError, WeightsError
+from ..errors import NSTError
 from ..nets import TransformerNet, init_seeded
 from ..optimize import Step
 from ..training import TrainingTask
@@ -114,13 +114,7 @@ def resolve_model(name_or_path: str) -> Path:
 
 
 def load_transformer(path: str | Path) -> tuple[TransformerNet, dict[str, Any]]:
-    tensors, meta = load_checkpoint(path, ENGINE)
-    arch = meta.get("architecture") or {}
-    if arch.get("arch") != "TransformerNet":
-        raise WeightsError(f"{path}: unknown architecture {arch.get('arch')!r}")
-    net = TransformerNet(int(arch.get("width", 32)), int(arch.get("n_res", 5)))
-    load_into(net, tensors, path)
-    return net.eval(), meta
+    return load_model(path, ENGINE, "TransformerNet", lambda a: TransformerNet(int(a.get("width", 32)), int(a.get("n_res", 5))))
 
 
 def stylize_padded(net: nn.Module, image: Tensor) -> Tensor:
