@@ -150,8 +150,12 @@ class StyleTerm:
 
     def loss(self, feats: dict[str, Tensor], targets: list[Tensor], scales: list[float], mask: Tensor | None) -> Tensor:
         """Weighted relative Gram losses (each divided by its target's mean square)."""
-        grams = self.grams(feats, mask)
-        terms = [F.mse_loss(g, t.expand_as(g)) / sc for g, t, sc in zip(grams, targets, scales)]
+        if self.pairs:
+            grams = self.grams(feats, mask)
+            terms = [F.mse_loss(g, t.expand_as(g)) / sc for g, t, sc in zip(grams, targets, scales)]
+        else:  # per-layer Grams: the shared gram_loss (with its one-matmul backward)
+            s = self.cfg.shift
+            terms = [losses.gram_loss(masked(feats[k], mask), t, s) / sc for k, t, sc in zip(self.layers, targets, scales)]
         if self.cfg.preset == "inetwork" and self.cfg.chain:
             # INetwork's "chain": the difference of adjacent layers' losses (not the paper's formula).
             terms = [a - b for a, b in zip(terms, terms[1:])]
