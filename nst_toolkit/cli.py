@@ -48,9 +48,7 @@ def handle_errors(fn: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except DivergedError as e:
-            fail(str(e))
-        except NSTError as e:
+        except NSTError as e:  # DivergedError included
             fail(str(e))
         except KeyboardInterrupt:
             typer.echo("nst: interrupted", err=True)
@@ -156,7 +154,7 @@ class RunRecorder:
 
 
 def run_pixel_engine(engine, content, style, out: Path, config, *, save_every: int, gif: bool, plot: bool,
-                     manifest: bool, quiet: bool, extra: dict[str, Any] | None = None, total: int,
+                     manifest: bool, quiet: bool, total: int,
                      desc: str, inputs: dict[str, Any], device) -> None:
     """Shared CLI flow of gatys and improved: progress, snapshots, GIF, plot, manifest, NaN handling."""
     from .images import save_image
@@ -189,7 +187,6 @@ def run_pixel_engine(engine, content, style, out: Path, config, *, save_every: i
             "output": str(out),
             "inputs": inputs,
             "config": config.to_dict(),
-            **(extra or {}),
             "device": str(device),
             "iterations_run": len(rec.history),
             "wall_seconds": round(wall, 3),
@@ -269,7 +266,7 @@ def _run_gatys_like(kind, cfg, content, style, output, preserve_color, device, s
         extra = [colour.prepare_pair(preserve_color, c, load_image(p).to(dev))[1] for p in (more_styles or [])]
         m = load_image(mask, min_side=1).mean(dim=1, keepdim=True).to(dev) if mask is not None else None
         engine = ColourWrapped(ImprovedEngine(cfg, styles=extra, mask=m), preserve_color)
-        total = engine.inner.planned_iterations(c)
+        total = engine.inner.planned_iterations()
     inputs = {"content": str(content), "style": str(style), "content_sha256": sha256_file(content),
               "style_sha256": sha256_file(style), "preserve_color": preserve_color, **(extra_inputs or {})}
     run_pixel_engine(engine, c, s, out, cfg, save_every=save_every, gif=gif, plot=plot, manifest=manifest,

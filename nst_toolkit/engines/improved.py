@@ -206,7 +206,7 @@ class ImprovedEngine:
         self.mask = mask
         self.term = StyleTerm(config)
 
-    def planned_iterations(self, content: Tensor | None = None) -> int:
+    def planned_iterations(self) -> int:
         return sum(scale_iterations(self.config, len(scale_sizes(self.config))))
 
     def loss_fn(self, content: Tensor, styles: list[Tensor], blend: list[float], masks: list[Tensor | None]):
