@@ -638,9 +638,11 @@ def _preview_fn(val_image: Path, size: int, device, render: Callable):
 @app.command("train-fast")
 @handle_errors
 def train_fast(
-    style: Path = typer.Option(..., "--style", help="Style image."),
+    style: Optional[Path] = typer.Option(None, "--style", help="Style image (or give --teacher)."),
     data: str = typer.Option(..., "--data", help="Folder of training photos, or a Hugging Face dataset id."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Model file (default: user models dir/STYLE.safetensors)."),
+    teacher: Optional[str] = typer.Option(
+        None, help="Distil this trained fast model (name or path) into a narrower, faster one of --width; no style image."),
     size: int = typer.Option(FT.size, help="Training crop size, px."),
     batch_size: int = typer.Option(FT.batch_size),
     steps: int = typer.Option(FT.steps),
@@ -661,24 +663,33 @@ def train_fast(
     device: str = typer.Option("auto"),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
-    """Train a feed-forward network for one style (Johnson et al. 2016). Works under torchrun."""
+    """Train a feed-forward network for one style (Johnson et al. 2016), or distil one. Works under torchrun."""
     from .data import CropSampler
-    from .engines.fast import FastTask, stylize_padded
+    from .engines.fast import DistillTask, FastTask, load_transformer, resolve_model, stylize_padded
     from .images import load_image
 
+    if (style is None) == (teacher is None):
+        raise NSTError("give either --style (train from a style image) or --teacher (distil a trained model)")
     cfg = replace(FT, size=size, batch_size=batch_size, steps=steps, lr=lr, width=width, content_weight=content_weight,
                   style_weight=style_weight, tv_weight=tv_weight, style_size=style_size, seed=seed,
                   max_grad_norm=max_grad_norm or None,
                   checkpoint_every=checkpoint_every, weights=vgg_weights)
+    teacher_file = resolve_model(teacher) if teacher is not None else None
+    if teacher_file is not None:
+        teacher_net, teacher_meta = load_transformer(teacher_file)
+        cfg = replace(cfg, n_res=teacher_net.n_res)  # the student keeps the teacher's depth
     cfg.validate()
-    out = _model_output(output, "fast", style.stem)
+    out = _model_output(output, "fast", style.stem if style is not None else f"{teacher_file.stem}_w{cfg.width}")
     dev, rank, world = _init_distributed(device)
     setup_torch(dev)
-    s = load_image(style, cfg.style_size)
     sampler = CropSampler(data, cfg.size, rank=rank, world_size=world)
     if rank == 0 and not quiet:
         typer.echo(f"{len(sampler)} training images on rank 0 ({sampler.skipped} unreadable, skipped); world size {world}", err=True)
-    task = FastTask(cfg, s, sampler, dev, style_sha256=sha256_file(style), style_name=style.stem)
+    if teacher_file is not None:
+        task = DistillTask(cfg, teacher_net, teacher_meta, sampler, dev, teacher_sha256=sha256_file(teacher_file))
+    else:
+        s = load_image(style, cfg.style_size)
+        task = FastTask(cfg, s, sampler, dev, style_sha256=sha256_file(style), style_name=style.stem)
     preview = _preview_fn(val_image, 512, dev, lambda m, x: stylize_padded(m, x)) if rank == 0 else None
     _train(task, out=out, steps=cfg.steps, lr=cfg.lr, lr_decay=0.0, batch_size=cfg.batch_size,
            checkpoint_every=cfg.checkpoint_every, resume=resume, rank=rank, preview=preview, quiet=quiet, what="train-fast",
@@ -820,10 +831,11 @@ def models():
                     continue
                 arch = m.get("architecture", {})
                 tr = m.get("training", {})
+                how = "  distilled" if m.get("distilled_from") else ""
                 rows.append(
                     f"{engine:6} {where:8} {p.stem:28} step {m.get('step', '?'):>6}  "
                     f"{arch.get('arch', '?')}{'(w=' + str(arch['width']) + ')' if 'width' in arch else ''}  "
-                    f"size {tr.get('size', '?')}  style {m.get('style_name', '-') or '-'}  v{m.get('toolkit_version', '?')}  {p}"
+                    f"size {tr.get('size', '?')}{how}  style {m.get('style_name', '-') or '-'}  v{m.get('toolkit_version', '?')}  {p}"
                 )
     typer.echo("\n".join(rows) if rows else "no models found")
 

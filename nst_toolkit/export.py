@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from .engines.fast import load_transformer, resolve_model
 from .errors import NSTError
 from .images import atomic_write, check_writable_dir
+from .nets import RowSplitConv2d
 
 
 class PaddedTransformer(nn.Module):
@@ -37,6 +38,9 @@ def export_transformer(model: str, output: str | Path, size: int = 512) -> Path:
         raise NSTError(f"{output}: export format must be .onnx or .pt (TorchScript)")
     check_writable_dir(output.parent)
     net, _ = load_transformer(resolve_model(model))
+    for m in net.modules():
+        if isinstance(m, RowSplitConv2d):
+            m.row_split = False  # a CPU speed-up for PyTorch's oneDNN kernels; runtimes have their own
     wrapped = PaddedTransformer(net).eval()
     example = torch.rand(1, 3, size, size + 2)
     if suffix == ".onnx":

@@ -7,11 +7,43 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+class RowSplitConv2d(nn.Conv2d):
+    """A stride-1 convolution with few output channels and a large kernel, computed fast at inference.
+
+    oneDNN runs a k×k convolution with 3 output channels at a fraction of its usual speed (the
+    GEMM's N is 3). Outside training this computes the same sum as ``cout·k`` convolutions of
+    kernel 1×k, one per kernel row, then adds the rows shifted into place: 2.3× faster for the
+    Johnson net's final 9×9 layer at 512² on 2 cores (125 → 55 ms at width 12). Same parameters and
+    state-dict keys as ``nn.Conv2d``; training uses the plain convolution.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.row_split = True  # False: always the plain convolution (the exporters set this)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training or not self.row_split:
+            return self._conv_forward(x, self.weight, self.bias)
+        cout, cin, kh, kw = self.weight.shape
+        rows = self.weight.permute(0, 2, 1, 3).reshape(cout * kh, cin, 1, kw)  # (cout, kernel row) pairs
+        z = F.conv2d(x, rows)  # N × cout·kh × H × W'
+        h = z.shape[2] - kh + 1
+        z = z.reshape(z.shape[0], cout, kh, z.shape[2], z.shape[3])
+        out = z[:, :, 0, :h].clone()
+        for r in range(1, kh):
+            out += z[:, :, r, r:r + h]
+        bias = self.bias
+        if bias is not None:
+            out = out + bias.view(1, -1, 1, 1)
+        return out
+
+
 class ConvLayer(nn.Sequential):
     """Reflection padding + convolution (no zero borders, so no dark frames)."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1):
-        super().__init__(nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, cout, kernel, stride))
+        conv = RowSplitConv2d if (cout <= 4 and kernel >= 5 and stride == 1) else nn.Conv2d
+        super().__init__(nn.ReflectionPad2d(kernel // 2), conv(cin, cout, kernel, stride))
 
 
 class ResidualBlock(nn.Module):
@@ -111,3 +143,76 @@ def init_seeded(model: nn.Module, seed: int) -> nn.Module:
                 if m.bias is not None:
                     m.bias.copy_(torch.empty_like(m.bias).uniform_(-bound, bound, generator=g))
     return model
+
+
+def slim_transformer(net: TransformerNet, width: int) -> TransformerNet:
+    """A narrower TransformerNet made from ``net`` by keeping its most important channels.
+
+    The starting point for distilling a trained network into a faster one (Li et al. 2017, "Pruning
+    Filters for Efficient ConvNets", with an instance-norm criterion): after instance norm a
+    channel's output is ``gamma·z + beta`` with z of unit variance, so a channel's importance is
+    ``(|gamma| + |beta|)`` times the norm of the weights that read it in the next layer. The
+    residual stream's channels are chosen once for all blocks (they are added together); each
+    block's inner channels are chosen separately. The result needs fine-tuning (distillation).
+    """
+    if not 0 < width <= net.width:
+        raise ValueError(f"slim width must be in 1..{net.width}, not {width}")
+    small = TransformerNet(width, net.n_res)
+    big_mods, small_mods = list(net.net), list(small.net)
+    res = [i for i, m in enumerate(big_mods) if isinstance(m, ResidualBlock)]
+
+    def conv(m: nn.Module) -> nn.Conv2d:
+        if isinstance(m, UpsampleConv):
+            m = m.conv
+        return m[1] if isinstance(m, ConvLayer) else m
+
+    def score(norm: nn.InstanceNorm2d, *readers: nn.Conv2d) -> Tensor:
+        use = sum(r.weight.detach().square().sum(dim=(0, 2, 3)) for r in readers).sqrt()
+        return (norm.weight.detach().abs() + norm.bias.detach().abs()) * use
+
+    def keep(s: Tensor, k: int) -> Tensor:
+        return s.topk(k).indices.sort().values
+
+    # Where each channel group is produced (conv, norm) and read (next convs), in module indices.
+    first, down1, down2 = 0, 3, 6
+    up1, up2, last = res[-1] + 1, res[-1] + 4, len(big_mods) - 1
+    w1, w2, w3 = width, 2 * width, 4 * width
+    k_a = keep(score(big_mods[1], conv(big_mods[down1])), w1)
+    k_b = keep(score(big_mods[4], conv(big_mods[down2])), w2)
+    stream = score(big_mods[7], *[conv(big_mods[i].body[0]) for i in res], conv(big_mods[up1]))
+    for i in res:  # a block's output norm writes into the stream too
+        stream = stream + score(big_mods[i].body[4], conv(big_mods[up1]))
+    k_s = keep(stream, w3)
+    k_inner = [keep(score(big_mods[i].body[1], conv(big_mods[i].body[3])), w3) for i in res]
+    k_u1 = keep(score(big_mods[up1 + 1], conv(big_mods[up2])), w2)
+    k_u2 = keep(score(big_mods[up2 + 1], conv(big_mods[last])), w1)
+    everything = torch.arange(3)
+
+    def copy_conv(dst: nn.Module, src: nn.Module, out_idx: Tensor, in_idx: Tensor) -> None:
+        d, s = conv(dst), conv(src)
+        d.weight.copy_(s.weight[out_idx][:, in_idx])
+        d.bias.copy_(s.bias[out_idx])
+
+    def copy_norm(dst: nn.InstanceNorm2d, src: nn.InstanceNorm2d, idx: Tensor) -> None:
+        dst.weight.copy_(src.weight[idx])
+        dst.bias.copy_(src.bias[idx])
+
+    with torch.no_grad():
+        copy_conv(small_mods[first], big_mods[first], k_a, everything)
+        copy_norm(small_mods[1], big_mods[1], k_a)
+        copy_conv(small_mods[down1], big_mods[down1], k_b, k_a)
+        copy_norm(small_mods[4], big_mods[4], k_b)
+        copy_conv(small_mods[down2], big_mods[down2], k_s, k_b)
+        copy_norm(small_mods[7], big_mods[7], k_s)
+        for i, inner in zip(res, k_inner):
+            sb, bb = small_mods[i].body, big_mods[i].body
+            copy_conv(sb[0], bb[0], inner, k_s)
+            copy_norm(sb[1], bb[1], inner)
+            copy_conv(sb[3], bb[3], k_s, inner)
+            copy_norm(sb[4], bb[4], k_s)
+        copy_conv(small_mods[up1], big_mods[up1], k_u1, k_s)
+        copy_norm(small_mods[up1 + 1], big_mods[up1 + 1], k_u1)
+        copy_conv(small_mods[up2], big_mods[up2], k_u2, k_u1)
+        copy_norm(small_mods[up2 + 1], big_mods[up2 + 1], k_u2)
+        copy_conv(small_mods[last], big_mods[last], everything, k_u2)
+    return small

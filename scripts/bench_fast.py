@@ -1,9 +1,10 @@
 """Benchmark the fast engine: inference at 256/512/1024 px, FLOPs and GFLOP/s, training images/s.
 
-    python scripts/bench_fast.py [--model great_wave] [--runs 5] [--train-steps 4]
+    python scripts/bench_fast.py [--models great_wave,great_wave_w12] [--runs 5] [--train-steps 4]
 
-Inference is timed on square images (the longest side is what --size sets), median of --runs after
-one warm-up; training throughput uses the real loss network at 256 px crops.
+Inference is timed on square images, median of --runs after one warm-up, for each model. Training
+throughput at 256 px crops: perceptual-loss training (the real VGG loss network, width 32) and
+distillation of the first model into a width-12 student (`nst train-fast --teacher`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import json
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from nst_toolkit.engines.fast import FastConfig, FastEngine, FastTask, FastTrainConfig, stylize_padded
+from nst_toolkit.engines.fast import (DistillTask, FastConfig, FastEngine, FastTask, FastTrainConfig, load_transformer,
+                                      resolve_model, stylize_padded)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,20 +32,37 @@ def flops(net, size: int) -> float:
     return counter.get_total_flops()
 
 
+def seconds_per_step(task, lr: float, steps: int) -> float:
+    """Median seconds of one Adam step of ``task`` (forward, backward, update), after one warm-up step."""
+    opt = torch.optim.Adam(task.model.parameters(), lr=lr)
+    times = []
+    for step in range(steps + 1):
+        t = time.perf_counter()
+        opt.zero_grad()
+        sum(task.loss_fn(task.model, step).values()).backward()
+        opt.step()
+        if step:
+            times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="great_wave")
+    ap.add_argument("--models", default="great_wave,great_wave_w12", help="comma-separated model names or paths")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--train-steps", type=int, default=4)
     ap.add_argument("--train-batch", type=int, default=4)
-    ap.add_argument("--width-too", type=int, default=16, help="also time an untrained net of this width (0: no)")
+    ap.add_argument("--width-too", type=int, default=0, help="also time an untrained net of this width (0: no)")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     from nst_toolkit.nets import TransformerNet
 
-    engine = FastEngine(FastConfig(model=a.model))
     rows = []
-    nets = [(f"{a.model} (width {engine.net.width})", engine.net)]
+    names = [m for m in a.models.split(",") if m]
+    nets = []
+    for m in names:
+        net = FastEngine(FastConfig(model=m)).net
+        nets.append((f"{m} (width {net.width})", net))
     if a.width_too:
         nets.append((f"untrained width {a.width_too} (speed only)", TransformerNet(a.width_too).eval()))
     for (label, net), size in [(n, s) for n in nets for s in (256, 512, 1024)]:
@@ -70,20 +90,20 @@ def main() -> None:
         cfg = FastTrainConfig(batch_size=a.train_batch)
         style = torch.rand(1, 3, 256, 256)
         task = FastTask(cfg, style, CropSampler(d, cfg.size), torch.device("cpu"))
-        opt = torch.optim.Adam(task.model.parameters(), lr=cfg.lr)
-        times = []
-        for step in range(a.train_steps + 1):
-            t = time.perf_counter()
-            opt.zero_grad()
-            sum(task.loss_fn(task.model, step).values()).backward()
-            opt.step()
-            if step:
-                times.append(time.perf_counter() - t)
-        ips = cfg.batch_size / statistics.median(times)
-        print(f"training at 256 px, batch {cfg.batch_size}: {statistics.median(times):.2f} s/step, {ips:.2f} images/s "
+        sec = seconds_per_step(task, cfg.lr, a.train_steps)
+        ips = cfg.batch_size / sec
+        print(f"training at 256 px, batch {cfg.batch_size}: {sec:.2f} s/step, {ips:.2f} images/s "
               f"(median of {a.train_steps})", flush=True)
+
+        teacher, meta = load_transformer(resolve_model(names[0]))
+        dcfg = replace(cfg, width=12)
+        sec = seconds_per_step(DistillTask(dcfg, teacher, meta, CropSampler(d, dcfg.size), torch.device("cpu")), dcfg.lr, a.train_steps)
+        dips = dcfg.batch_size / sec
+        print(f"distillation {names[0]} → width 12 at 256 px, batch {dcfg.batch_size}: {sec:.2f} s/step, "
+              f"{dips:.2f} images/s (median of {a.train_steps})", flush=True)
     if a.json:
-        a.json.write_text(json.dumps({"inference": rows, "train_images_per_s": ips, "threads": torch.get_num_threads()}, indent=2))
+        a.json.write_text(json.dumps({"inference": rows, "train_images_per_s": ips, "distill_images_per_s": dips,
+                                      "threads": torch.get_num_threads()}, indent=2))
 
 
 if __name__ == "__main__":

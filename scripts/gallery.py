@@ -3,12 +3,15 @@
     python scripts/gallery.py --data ../shared/data -o docs/
 
 Photos `gc_wonders_*` and the paintings named below were held out of all training
-(train/prepare_data.sh). Writes docs/fast_gallery.jpg and docs/adain_gallery.jpg.
+(train/prepare_data.sh). Writes docs/fast_gallery.jpg and docs/adain_gallery.jpg, and prints how
+closely each distilled `_w12` model follows its width-32 teacher (PSNR of their outputs).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import statistics
 from pathlib import Path
 
 import torch
@@ -19,7 +22,7 @@ from nst_toolkit.images import load_image, make_grid, save_pil
 
 PHOTOS = ("gc_wonders_colosseum.jpg", "gc_wonders_tajMahal.jpg", "gc_wonders_petra.jpg", "gc_wonders_machuPicchu.jpg")
 PAINTINGS = ("hokusai_the_great_wave_off_kanagawa.jpg", "vangogh_gogh4.jpg", "cassatt_summertime.jpg")
-MODELS = ("great_wave", "cafe_terrace", "summertime")
+MODELS = ("great_wave", "great_wave_w12", "cafe_terrace", "cafe_terrace_w12", "summertime", "summertime_w12")
 
 
 def main() -> None:
@@ -32,14 +35,23 @@ def main() -> None:
     paintings = [load_image(a.data / "style" / p, a.size) for p in PAINTINGS]
     a.out.mkdir(parents=True, exist_ok=True)
     with torch.inference_mode():
-        cells, labels = [], []
+        cells, labels, fidelity = [], [], {}
         for photo, name in zip(photos, PHOTOS):
             cells.append(photo)
             labels.append(name.removeprefix("gc_wonders_").removesuffix(".jpg"))
+            outs = {}
             for m in MODELS:
-                cells.append(FastEngine(FastConfig(model=m)).stylize(photo))
+                outs[m] = FastEngine(FastConfig(model=m)).stylize(photo)
+                cells.append(outs[m])
                 labels.append(f"fast: {m}")
+            for m in MODELS:  # how closely each distilled model follows its teacher
+                if m.endswith("_w12"):
+                    mse = float((outs[m] - outs[m.removesuffix("_w12")]).square().mean())
+                    fidelity.setdefault(m, []).append(10 * math.log10(1 / mse))
         save_pil(make_grid(cells, labels, ncols=1 + len(MODELS), cell=300), a.out / "fast_gallery.jpg")
+        for m, psnr in fidelity.items():
+            print(f"{m} vs {m.removesuffix('_w12')}: PSNR " + ", ".join(f"{v:.1f}" for v in psnr) +
+                  f" dB (median {statistics.median(psnr):.1f} dB) on the {len(psnr)} held-out photos at {a.size} px")
         engine = AdaINEngine(AdaINConfig())
         cells, labels = [None] + paintings, [""] + [p.removesuffix(".jpg") for p in PAINTINGS]
         cells[0] = torch.ones(1, 3, 8, 8)

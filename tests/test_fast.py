@@ -129,6 +129,9 @@ def test_shipped_models_load_and_stylise():
     for name in ("great_wave", "cafe_terrace", "summertime"):
         eng = FastEngine(FastConfig(model=name))
         assert eng.meta["engine"] == "fast" and eng.meta["style_sha256"]
+        small = FastEngine(FastConfig(model=f"{name}_w12"))  # distilled from it: same style, width 12
+        assert small.net.width == 12 and small.meta["style_sha256"] == eng.meta["style_sha256"]
+        assert small.meta["distilled_from"]["architecture"]["width"] == 32
         x = torch.rand(1, 3, 36, 52)
         out = eng.stylize(x)
         assert out.shape == x.shape and 0 <= out.min() and out.max() <= 1
@@ -176,6 +179,7 @@ def test_cli_train_fast_then_fast_and_models(tmp_path, photo_folder, painting, p
     assert len(list(out.glob("*.png"))) == 7
     r = runner.invoke(app, ["models"])
     assert r.exit_code == 0 and "great_wave" in r.output and "cafe_terrace" in r.output
+    assert any("great_wave_w12" in line and "distilled" in line for line in r.output.splitlines())
     r = runner.invoke(app, ["fast", str(photo), "-m", "nosuch", "-o", str(tmp_path / "x.png")])
     assert r.exit_code == 2 and "no shipped fast model" in r.output and not (tmp_path / "x.png").exists()
 
@@ -210,3 +214,73 @@ def test_ddp_two_cpu_processes_keep_identical_weights(tmp_path, photo_folder, pa
     net, meta = load_transformer(out)
     assert meta["step"] == 3
     assert torch.equal(net.state_dict()["net.0.1.weight"], r0["net.0.1.weight"])
+
+
+def test_row_split_output_conv_matches_plain_convolution():
+    import torch.nn.functional as F
+
+    from nst_toolkit.nets import RowSplitConv2d
+
+    conv = RowSplitConv2d(12, 3, 9)
+    x = torch.rand(2, 12, 41, 57)
+    conv.eval()
+    with torch.no_grad():
+        fast = conv(x)
+        plain = F.conv2d(x, conv.weight, conv.bias)
+    assert fast.shape == plain.shape == (2, 3, 33, 49)
+    assert (fast - plain).abs().max() < 1e-4 * plain.abs().max()
+    assert isinstance(TransformerNet(8, 1).net[-1][1], RowSplitConv2d)  # the Johnson net's last layer uses it
+
+
+def test_slim_transformer_keeps_the_important_channels():
+    from nst_toolkit.nets import slim_transformer
+
+    big = TransformerNet(width=8, n_res=2).eval()
+    x = torch.rand(1, 3, 40, 40)
+    with torch.no_grad():
+        assert torch.equal(slim_transformer(big, 8).eval()(x), big(x))  # full width: the same network
+        # Silence first-layer channels 0–3 (zero gain and offset after instance norm): they carry
+        # nothing, so a width-4 slim net must keep exactly channels 4–7 of the first layer.
+        big.net[1].weight[:4] = 0
+        big.net[1].bias[:4] = 0
+    small = slim_transformer(big, 4)
+    assert small.width == 4 and small.architecture()["n_res"] == 2
+    assert torch.equal(small.net[0][1].weight, big.net[0][1].weight[4:])
+    assert torch.equal(small.net[1].weight, big.net[1].weight[4:])
+    with pytest.raises(ValueError, match="slim width"):
+        slim_transformer(big, 9)
+
+
+def test_distillation_approaches_the_teacher(photo_folder):
+    from nst_toolkit.engines.fast import DistillTask
+
+    teacher = TransformerNet(width=8, n_res=1).eval()
+    cfg = replace(TINY, width=4, steps=40, lr=5e-3)
+    meta = {"style_sha256": "s" * 64, "style_name": "teacher_style", "architecture": teacher.architecture(), "step": 7}
+    task = DistillTask(cfg, teacher, meta, CropSampler(str(photo_folder), cfg.size), torch.device("cpu"), teacher_sha256="t")
+    with torch.no_grad():
+        before = float(task.loss_fn(task.model, 10_000)["distill"])
+    fit(task, checkpoint=photo_folder.parent / "d.safetensors", steps=cfg.steps, lr=cfg.lr, batch_size=cfg.batch_size)
+    with torch.no_grad():
+        after = float(task.loss_fn(task.model, 10_000)["distill"])
+    assert after < 0.7 * before
+    m = task.metadata(40)
+    assert m["style_sha256"] == "s" * 64 and m["distilled_from"]["sha256"] == "t" and m["architecture"]["width"] == 4
+    with pytest.raises(NSTError, match="must not exceed the teacher"):
+        DistillTask(replace(cfg, width=16), teacher, meta, task.sampler, torch.device("cpu"))
+
+
+def test_cli_train_fast_distils_a_teacher(tmp_path, photo_folder, photo, painting):
+    teacher = tmp_path / "teacher.safetensors"
+    net = TransformerNet(width=8, n_res=1)
+    save_checkpoint(teacher, {f"model.{k}": v for k, v in net.state_dict().items()},
+                    {"engine": "fast", "architecture": net.architecture(), "style_sha256": "f" * 64, "style_name": "wave", "step": 9})
+    out = tmp_path / "student.safetensors"
+    common = ["--data", str(photo_folder), "--size", "32", "--batch-size", "2", "--steps", "2", "--width", "4",
+              "--checkpoint-every", "0", "--val-image", str(photo), "--quiet", "--device", "cpu"]
+    r = runner.invoke(app, ["train-fast", "--teacher", str(teacher), "-o", str(out), *common])
+    assert r.exit_code == 0, r.output
+    student, meta = load_transformer(out)
+    assert student.width == 4 and meta["style_sha256"] == "f" * 64 and meta["training"]["method"] == "distillation"
+    r = runner.invoke(app, ["train-fast", "--teacher", str(teacher), "--style", str(painting), "-o", str(tmp_path / "x.safetensors"), *common])
+    assert r.exit_code == 2 and "either --style" in r.output and not (tmp_path / "x.safetensors").exists()

@@ -13,7 +13,7 @@ from .. import colour, losses
 from ..checkpoints import load_model, model_dirs, read_metadata, resolve_model_file
 from ..data import CropSampler
 from ..errors import NSTError
-from ..nets import TransformerNet, init_seeded
+from ..nets import TransformerNet, init_seeded, slim_transformer
 from ..optimize import Step
 from ..training import TrainingTask
 from ..vgg import VGGFeatures, validate_layers
@@ -62,6 +62,50 @@ class FastConfig:
 
     model: str = "great_wave"  # a shipped model name (models/fast/NAME.safetensors) or a path
     preserve_color: str = "none"  # none | luminance (stylise Y only) | histogram (output colours matched to the content)
+
+
+class DistillTask(TrainingTask):
+    """Distillation: a narrower TransformerNet learns to reproduce a trained one's output, pixel by pixel.
+
+    Far cheaper than perceptual-loss training (no VGG; the teacher only runs forward), so a fast
+    model for a slow CPU can be made from any trained one. The student starts from the teacher's
+    most important channels (:func:`~nst_toolkit.nets.slim_transformer`). The loss is the mean
+    absolute difference to the teacher's clamped output (L1: sharper than L2 where the student
+    cannot match exactly). ``cfg.width`` is the student's width; the style weights are unused.
+    """
+
+    engine = ENGINE
+
+    def __init__(self, cfg: FastTrainConfig, teacher: TransformerNet, teacher_meta: Mapping[str, Any],
+                 sampler: CropSampler, device: torch.device, teacher_sha256: str = ""):
+        cfg.validate()
+        if cfg.width > teacher.width:
+            raise NSTError(f"the student's width ({cfg.width}) must not exceed the teacher's ({teacher.width})")
+        if cfg.n_res != teacher.n_res:
+            raise NSTError(f"the student must have the teacher's {teacher.n_res} residual blocks, not {cfg.n_res}")
+        self.cfg, self.sampler, self.device = cfg, sampler, device
+        self.teacher = teacher.to(device).eval().requires_grad_(False)
+        self.teacher_meta, self.teacher_sha256 = dict(teacher_meta), teacher_sha256
+        self.model = slim_transformer(teacher, cfg.width).to(device)
+
+    def loss_fn(self, net: nn.Module, step: int) -> Mapping[str, Tensor]:
+        x = self.sampler.batch(self.cfg.batch_size, self.cfg.seed, step).to(self.device)
+        with torch.no_grad():
+            target = self.teacher(x).clamp(0, 1)
+        return {"distill": (net(x) - target).abs().mean()}
+
+    def metadata(self, step: int) -> dict[str, Any]:
+        t = self.teacher_meta
+        return {
+            "engine": ENGINE,
+            "architecture": self.model.architecture(),
+            "training": {**self.cfg.to_dict(), "method": "distillation"},
+            "style_sha256": t.get("style_sha256", ""),
+            "style_name": t.get("style_name", ""),
+            "distilled_from": {"sha256": self.teacher_sha256, "architecture": t.get("architecture"), "step": t.get("step")},
+            "step": step,
+            "data": {"source": self.sampler.source, "images": len(self.sampler), "skipped": self.sampler.skipped},
+        }
 
 
 class FastTask(TrainingTask):
