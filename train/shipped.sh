@@ -15,8 +15,12 @@ bash train/fast.sh cafe_terrace $S/vangogh_gogh4.jpg --style-weight 7 --max-grad
 bash train/adain.sh --style-weight 10 --max-minutes 7.2 -o models/adain/phase1.safetensors
 bash train/adain.sh --style-weight 10 --warmup-steps 0 --init-from models/adain/phase1.safetensors --max-minutes 8.8
 # Width-12 CPU versions of the three fast models, distilled from them on the 2-core CPU (no GPU
-# needed): all three at once, one thread each, 68 minutes of wall time.
+# needed): all three at once, one thread each, 68 minutes of wall time, then 31 more resumed.
 for n in great_wave cafe_terrace summertime; do
   OMP_NUM_THREADS=1 bash train/distill.sh "$n" --max-minutes 68 &
+done
+wait
+for n in great_wave cafe_terrace summertime; do
+  OMP_NUM_THREADS=1 bash train/distill.sh "$n" --resume --max-minutes 31 &
 done
 wait
