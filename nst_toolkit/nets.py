@@ -19,6 +19,8 @@ class RowSplitConv2d(nn.Conv2d):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.stride != (1, 1) or self.padding != (0, 0) or self.dilation != (1, 1) or self.groups != 1:
+            raise ValueError("RowSplitConv2d supports stride 1, no padding, no dilation, one group")
         self.row_split = True  # False: always the plain convolution (the exporters set this)
 
     def forward(self, x: Tensor) -> Tensor:
