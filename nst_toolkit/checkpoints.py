@@ -126,6 +126,12 @@ def model_dirs(engine: str) -> tuple[Path, Path]:
     return SHIPPED_DIR / engine, user_models_dir(engine)
 
 
+def model_files(engine: str) -> list[tuple[str, Path]]:
+    """Every model file of ``engine`` as ("shipped" | "local", path): shipped first, each folder by name."""
+    return [(where, p) for where, folder in zip(("shipped", "local"), model_dirs(engine)) if folder.is_dir()
+            for p in sorted(folder.glob("*.safetensors"))]
+
+
 def resolve_model_file(name_or_path: str, dirs: Sequence[Path], what: str) -> Path:
     """A file path, or a model NAME looked up as NAME.safetensors in ``dirs`` (in order)."""
     p = Path(name_or_path)

@@ -17,7 +17,7 @@ from .engines.adain import AdaINConfig, AdaINTrainConfig
 from .engines.fast import FastConfig, FastTrainConfig
 from .engines.gatys import GatysConfig
 from .engines.improved import ImprovedConfig
-from .checkpoints import model_dirs, sha256_file, user_models_dir
+from .checkpoints import model_files, sha256_file, user_models_dir
 from .errors import DivergedError, NSTError
 
 app = typer.Typer(
@@ -822,21 +822,20 @@ def models():
 
     rows = []
     for engine in ("fast", "adain"):
-        for where, folder in zip(("shipped", "local"), model_dirs(engine)):
-            for p in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
-                try:
-                    m = read_metadata(p)
-                except NSTError as e:
-                    rows.append(f"{engine:6} {where:8} {p.stem:28} unreadable: {e}")
-                    continue
-                arch = m.get("architecture", {})
-                tr = m.get("training", {})
-                how = "  distilled" if m.get("distilled_from") else ""
-                rows.append(
-                    f"{engine:6} {where:8} {p.stem:28} step {m.get('step', '?'):>6}  "
-                    f"{arch.get('arch', '?')}{'(w=' + str(arch['width']) + ')' if 'width' in arch else ''}  "
-                    f"size {tr.get('size', '?')}{how}  style {m.get('style_name', '-') or '-'}  v{m.get('toolkit_version', '?')}  {p}"
-                )
+        for where, p in model_files(engine):
+            try:
+                m = read_metadata(p)
+            except NSTError as e:
+                rows.append(f"{engine:6} {where:8} {p.stem:28} unreadable: {e}")
+                continue
+            arch = m.get("architecture", {})
+            tr = m.get("training", {})
+            how = "  distilled" if m.get("distilled_from") else ""
+            rows.append(
+                f"{engine:6} {where:8} {p.stem:28} step {m.get('step', '?'):>6}  "
+                f"{arch.get('arch', '?')}{'(w=' + str(arch['width']) + ')' if 'width' in arch else ''}  "
+                f"size {tr.get('size', '?')}{how}  style {m.get('style_name', '-') or '-'}  v{m.get('toolkit_version', '?')}  {p}"
+            )
     typer.echo("\n".join(rows) if rows else "no models found")
 
 

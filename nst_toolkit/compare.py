@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 from torch import Tensor
 
 from .engines.adain import AdaINConfig, AdaINEngine
-from .checkpoints import model_dirs, sha256_file
+from .checkpoints import model_files, sha256_file
 from .engines.fast import FastConfig, FastEngine
 from .engines.gatys import GatysConfig, GatysEngine
 from .engines.improved import ImprovedConfig, ImprovedEngine
@@ -74,13 +74,12 @@ def fast_model_for(style_path: Path) -> Path | None:
     from .checkpoints import read_metadata
 
     digest = sha256_file(style_path)
-    for folder in model_dirs("fast"):
-        for p in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
-            try:
-                if read_metadata(p).get("style_sha256") == digest:
-                    return p
-            except NSTError:
-                continue
+    for _, p in model_files("fast"):
+        try:
+            if read_metadata(p).get("style_sha256") == digest:
+                return p
+        except NSTError:
+            continue
     return None
 
 
