@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import struct
@@ -13,8 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from . import __version__
-from .errors import WeightsError
-from .images import atomic_write
+from .errors import NSTError, WeightsError
+from .io import atomic_write
 
 META_KEY = "nst"  # the whole metadata as JSON under one key; safetensors metadata is str → str
 
@@ -109,9 +108,6 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: Mapping[str, Tensor],
     opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
 
 
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "models"  # the repository's models/ (editable install)
-
-
 def user_models_dir(engine: str) -> Path:
     """Where `nst train-*` saves by default and `--model NAME` also looks: $NST_HOME/models/ENGINE,
     else $XDG_DATA_HOME (or ~/.local/share)/nst_toolkit/models/ENGINE."""
@@ -123,7 +119,9 @@ def user_models_dir(engine: str) -> Path:
 
 def model_dirs(engine: str) -> tuple[Path, Path]:
     """Shipped models first, then the user's."""
-    return SHIPPED_DIR / engine, user_models_dir(engine)
+    from .resources import shipped_models_dir
+
+    return shipped_models_dir() / engine, user_models_dir(engine)
 
 
 def model_files(engine: str) -> list[tuple[str, Path]]:
@@ -159,9 +157,29 @@ def load_model(path: str | Path, engine: str, arch: str, build: Callable[[dict[s
     return net.eval(), meta
 
 
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def describe_models() -> list[str]:
+    """One line per model file of every registered engine that uses trained models (`nst models`).
+
+    A file that cannot be read is listed with its one-line reason instead of stopping the listing.
+    """
+    from .engines import registry
+
+    rows = []
+    for spec in registry.specs():
+        if spec.model_kind is None:
+            continue
+        for where, p in model_files(spec.model_kind):
+            try:
+                m = read_metadata(p)
+            except NSTError as e:
+                rows.append(f"{spec.name:6} {where:8} {p.stem:28} unreadable: {e}")
+                continue
+            arch = m.get("architecture") if isinstance(m.get("architecture"), dict) else {}
+            tr = m.get("training") if isinstance(m.get("training"), dict) else {}
+            how = "  distilled" if m.get("distilled_from") else ""
+            width = f"(w={arch['width']})" if "width" in arch else ""
+            rows.append(
+                f"{spec.name:6} {where:8} {p.stem:28} step {str(m.get('step', '?')):>6}  {arch.get('arch', '?')}{width}  "
+                f"size {tr.get('size', '?')}{how}  style {m.get('style_name', '-') or '-'}  v{m.get('toolkit_version', '?')}  {p}"
+            )
+    return rows

@@ -6,8 +6,14 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor
+
+from .errors import NSTError
+from .options import option
+from .styles import StyleSet
 
 # BT.601 full-range RGB → YCbCr (Cb, Cr centred on 0).
 _RGB_TO_YCBCR = torch.tensor(
@@ -86,17 +92,32 @@ def match_histogram(source: Tensor, reference: Tensor) -> Tensor:
     return out.reshape(source.shape).to(source.dtype).clamp(0, 1)
 
 
-def prepare_pair(mode: str, content: Tensor, style: Tensor) -> tuple[Tensor, Tensor]:
-    """What the engine should stylise for ``mode``: (content, style) as they go into the network."""
+def colour_option() -> str:
+    """The ``preserve_color`` field every engine config shares (one default, one help text)."""
+    return option("none", "Keep the content's colours: none | luminance (stylise the luminance only) | "
+                          "histogram (style colours matched to the content).")
+
+
+def check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise NSTError(f"preserve-color must be one of {', '.join(MODES)}, not '{mode}'")
+
+
+def preserve(mode: str, content: Tensor, styles: StyleSet, run: Callable[[Tensor, StyleSet], Tensor]) -> Tensor:
+    """Run ``run(content, styles)`` under a colour-preservation mode; the one implementation all engines use.
+
+    * ``luminance``: the engine sees the content's luminance and each style's luminance matched to
+      the content's mean and spread; the result keeps the content's chroma (Gatys et al. 2017, 5.1);
+    * ``histogram``: each style's colours are matched to the content's before the engine sees them
+      (5.2); an engine without style images (a trained network) has its output matched instead.
+    """
+    check_mode(mode)
     if mode == "none":
-        return content, style
+        return run(content, styles)
     if mode == "histogram":
-        return content, match_histogram(style, content)
-    if mode == "luminance":
-        return luminance(content), match_luminance(style, content)
-    raise ValueError(f"preserve-color must be one of {', '.join(MODES)}, not '{mode}'")
-
-
-def finish(mode: str, stylized: Tensor, content: Tensor) -> Tensor:
-    """Undo what :func:`prepare_pair` did: put the content's chroma back for ``luminance``."""
-    return combine_luminance(stylized, content) if mode == "luminance" else stylized
+        if len(styles):
+            return run(content, styles.replace_images([match_histogram(s, content[:1]) for s in styles.images]))
+        out = run(content, styles)
+        return torch.cat([match_histogram(o[None], c[None]) for o, c in zip(out, content)])
+    grey = styles.replace_images([match_luminance(s, content) for s in styles.images])
+    return combine_luminance(run(luminance(content), grey), content)

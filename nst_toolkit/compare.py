@@ -15,17 +15,12 @@ from typing import Any, Callable, Sequence
 
 from torch import Tensor
 
-from .engines.adain import AdaINConfig, AdaINEngine
-from .checkpoints import model_files, sha256_file
-from .engines.fast import FastConfig, FastEngine
-from .engines.gatys import GatysConfig, GatysEngine
-from .engines.improved import ImprovedConfig, ImprovedEngine
+from .engines import registry
 from .errors import NSTError
 from .evaluate import Evaluator
+from .options import build_config, settable_fields
+from .styles import StyleSet, StylesLike, as_style_set
 from .vgg import RELU_LAYERS, VGGFeatures
-
-METHODS = ("gatys", "improved", "fast", "adain")
-CONFIGS = {"gatys": GatysConfig, "improved": ImprovedConfig, "fast": FastConfig, "adain": AdaINConfig}
 
 
 @dataclass
@@ -42,6 +37,7 @@ class Cell:
 
 
 def parse_value(text: str) -> Any:
+    """A typed-in value as it reads (for the summary); each engine converts it by its field's type."""
     low = text.strip().lower()
     if low in ("true", "false"):
         return low == "true"
@@ -65,22 +61,15 @@ def parse_assignment(text: str) -> tuple[str, list[Any]]:
     return name, vals
 
 
+def parse_setting(text: str) -> tuple[str, Any]:
+    """'NAME=VALUE' for --set: the whole value (a list field takes its commas: content_layers=relu3_1,relu4_2)."""
+    name, vals = parse_assignment(text)
+    value = text.split("=", 1)[1].strip()
+    return name, (vals[0] if len(vals) == 1 else value)
+
+
 def fields_of(method: str) -> set[str]:
-    return {f.name for f in dataclasses.fields(CONFIGS[method])}
-
-
-def fast_model_for(style_path: Path) -> Path | None:
-    """A shipped or local fast model whose metadata names this exact style file (by sha256)."""
-    from .checkpoints import read_metadata
-
-    digest = sha256_file(style_path)
-    for _, p in model_files("fast"):
-        try:
-            if read_metadata(p).get("style_sha256") == digest:
-                return p
-        except NSTError:
-            continue
-    return None
+    return {f.name for f in settable_fields(registry.get(method).config)}
 
 
 def shared_vgg(weights: str = "bundled") -> VGGFeatures:
@@ -88,24 +77,21 @@ def shared_vgg(weights: str = "bundled") -> VGGFeatures:
     return VGGFeatures(RELU_LAYERS, weights)
 
 
-def build_engine(method: str, settings: dict[str, Any], vgg: VGGFeatures, size: int, seed: int, fast_model: Path | None):
-    cfg_cls = CONFIGS[method]
-    own = {k: v for k, v in settings.items() if k in fields_of(method)}
-    if method == "gatys":
-        return GatysEngine(cfg_cls(**{"size": size, "seed": seed, **own}), vgg)
-    if method == "improved":
-        return ImprovedEngine(cfg_cls(**{"size": size, "seed": seed, **own}), vgg)
-    if method == "fast":
-        return FastEngine(cfg_cls(**{**own, "model": str(fast_model)}))
-    return AdaINEngine(cfg_cls(**{"content_size": size, **own}), vgg=vgg)
+def build_engine(method: str, settings: dict[str, Any], vgg: VGGFeatures, size: int, seed: int):
+    """``method`` configured from its defaults, the common size and seed, and the settings it has."""
+    spec = registry.get(method)
+    names = fields_of(method)
+    values = {k: v for k, v in (("size", size), ("seed", seed)) if k in names}
+    values.update({k: v for k, v in settings.items() if k in names})
+    return registry.build(method, build_config(spec.config, values), vgg)
 
 
 def run_compare(
     content: Tensor,
-    style: Tensor,
-    style_path: Path,
+    styles: StylesLike,
+    style_path: Path | None = None,
     *,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] | None = None,
     size: int = 512,
     seed: int = 0,
     settings: dict[str, Any] | None = None,
@@ -114,10 +100,13 @@ def run_compare(
     on_start: Callable[[str, dict], None] | None = None,
     on_step: Callable | None = None,
 ) -> list[list[Cell]]:
-    """Rows of cells (one row per sweep value, one cell per method), each evaluated against the inputs."""
-    for m in methods:
-        if m not in METHODS:
-            raise NSTError(f"unknown method '{m}'; choose from {', '.join(METHODS)}")
+    """Rows of cells (one row per sweep value, one cell per method), each evaluated against the inputs.
+
+    ``style_path`` lets engines that need a model per style (fast) find one trained on that file.
+    """
+    methods = list(methods) if methods else registry.names()
+    specs = {m: registry.get(m) for m in methods}
+    styles = as_style_set(styles)
     settings = dict(settings or {})
     for name in settings:
         if not any(name in fields_of(m) for m in methods):
@@ -126,7 +115,13 @@ def run_compare(
         raise NSTError(f"no chosen method has an option '{sweep[0]}' to sweep")
     vgg = vgg or shared_vgg()
     evaluator = Evaluator(vgg)
-    fast_model = fast_model_for(style_path) if "fast" in methods else None
+    # Engines that need a trained model per style: the model found for this style file (or why not).
+    models: dict[str, dict[str, Any] | str] = {}
+    for m, spec in specs.items():
+        if spec.model_for_style is not None:
+            found = spec.model_for_style(style_path) if style_path is not None else None
+            models[m] = found if found is not None else (spec.train_hint(style_path) if spec.train_hint and style_path
+                                                          else f"{m} needs a model trained on this style")
     values = sweep[1] if sweep else [None]
     rows: list[list[Cell]] = []
     first: dict[str, Cell] = {}
@@ -142,20 +137,17 @@ def run_compare(
                 row.append(dataclasses.replace(first[m], reused=True))
                 continue
             cell = Cell(m, own)
-            if m == "fast" and fast_model is None:
-                cell.skipped = (f"no fast model trained on {style_path.name}; train one with: "
-                                f"nst train-fast --style {style_path} --data PHOTOS_FOLDER")
+            if isinstance(models.get(m), str):
+                cell.skipped = models[m]
             else:
                 if on_start:
                     on_start(m, own)
-                try:
-                    engine = build_engine(m, row_settings, vgg, size, seed, fast_model)
-                except TypeError as e:
-                    raise NSTError(f"{m}: bad option value ({e})") from None
+                engine = build_engine(m, {**row_settings, **models.get(m, {})}, vgg, size, seed)
+                run_styles = styles if specs[m].style_images else StyleSet.none()
                 t0 = time.perf_counter()
-                cell.image = engine.stylize(content, style, on_step=on_step)
+                cell.image = engine.stylize(content, run_styles, on_step=on_step)
                 cell.seconds = time.perf_counter() - t0
-                cell.metrics = evaluator(cell.image, content, style)
+                cell.metrics = evaluator(cell.image, content, styles.images[0] if len(styles) else None)
             first.setdefault(m, cell)
             row.append(cell)
         rows.append(row)
@@ -208,3 +200,49 @@ th{{background:#eee}}</style></head>
 SSIM: luminance against the content. Lower distances are closer; the two pull against each other.</p>
 </body></html>
 """
+
+
+def write_compare(out_dir: Path, rows: list[list[Cell]], content: Tensor, style: Tensor, *, title: str,
+                  inputs: dict[str, Any], settings: dict[str, Any], sweep: tuple[str, list[Any]] | None,
+                  cell_px: int = 320) -> list[Path]:
+    """Write each new result, a labelled grid, summary.json and a self-contained index.html into ``out_dir``."""
+    from PIL import Image
+
+    from .images import make_grid, save_image, save_pil
+    from .io import atomic_write
+    from .report import environment, write_json
+
+    files: dict[tuple[int, str], str] = {}
+    images: list[Any] = []
+    labels: list[str] = []
+    sweep_name = sweep[0] if sweep else None
+    written: list[Path] = []
+    for r, row in enumerate(rows):
+        images += [content, style]
+        labels += ["content", "style"]
+        for cell in row:
+            if cell.image is not None:
+                suffix = f"_{sweep_name}-{cell.settings.get(sweep_name)}" if sweep_name and sweep_name in cell.settings else ""
+                name = f"{cell.method}{suffix}.png"
+                if not cell.reused:
+                    written.append(save_image(cell.image, out_dir / name))
+                files[(r, cell.method)] = name
+                images.append(cell.image)
+            else:
+                images.append(Image.new("RGB", (64, 64), (235, 235, 235)))
+            labels.append(cell_label(cell, sweep_name))
+    ncols = 2 + (len(rows[0]) if rows else 0)
+    written.append(save_pil(make_grid(images, labels, ncols=ncols, cell=cell_px), out_dir / "grid.png"))
+    summary = {
+        "inputs": inputs,
+        "settings": settings,
+        "sweep": {"name": sweep[0], "values": sweep[1]} if sweep else None,
+        "rows": [[{"method": cell.method, "settings": cell.settings, "seconds": round(cell.seconds, 3),
+                   "metrics": cell.metrics, "skipped": cell.skipped, "reused": cell.reused,
+                   "output": files.get((r, cell.method))} for cell in row] for r, row in enumerate(rows)],
+        "environment": environment(),
+    }
+    written.append(write_json(out_dir / "summary.json", summary))
+    page = render_html(title, "grid.png", rows, files, sweep_name, inputs)
+    written.append(atomic_write(out_dir / "index.html", lambda tmp: tmp.write_text(page, encoding="utf-8")))
+    return written

@@ -65,3 +65,10 @@ class Evaluator:
                 d.append(float(F.mse_loss(losses.gram_matrix(fx[k]), gs) / gs.square().mean().clamp_min(1e-12)))
             out["style_distance"] = sum(d) / len(d)
         return out
+
+
+def match_content(stylized: Path, candidates: list[Path]) -> Path | None:
+    """The content image a stylised file was made from: the longest stem that begins its stem
+    (``colosseum_great_wave.png`` → ``colosseum.jpg``), or None."""
+    matches = [p for p in candidates if stylized.stem.startswith(p.stem)]
+    return max(matches, key=lambda p: len(p.stem)) if matches else None

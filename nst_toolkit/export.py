@@ -7,12 +7,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-import torch.nn.functional as F
-
 from .engines.fast import load_transformer, resolve_model
 from .errors import NSTError
-from .images import atomic_write, check_writable_dir
-from .nets import RowSplitConv2d
+from .images import check_writable_dir
+from .io import atomic_write, pad_to_multiple
+from .nets import RowSplitConv2d, TransformerNet
 
 
 class PaddedTransformer(nn.Module):
@@ -21,13 +20,12 @@ class PaddedTransformer(nn.Module):
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
+        self.multiple = TransformerNet.MULTIPLE
 
     def forward(self, x: Tensor) -> Tensor:
-        # Same as engines.fast.stylize_padded, written out so TorchScript can compile it.
+        # Same as engines.fast.stylize_padded, without the callable argument TorchScript cannot compile.
         h, w = x.shape[-2], x.shape[-1]
-        ph, pw = (4 - h % 4) % 4, (4 - w % 4) % 4
-        x = F.pad(x, [0, pw, 0, ph], mode="reflect")
-        return self.net(x)[:, :, :h, :w].clamp(0, 1)
+        return self.net(pad_to_multiple(x, self.multiple))[:, :, :h, :w].clamp(0, 1)
 
 
 def export_transformer(model: str, output: str | Path, size: int = 512) -> Path:

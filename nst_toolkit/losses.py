@@ -136,3 +136,15 @@ def adain(content: Tensor, style_mean: Tensor, style_std: Tensor, eps: float = E
     """AdaIN(x, y) = σ(y) · (x − μ(x)) / σ(x) + μ(y) with the style statistics given."""
     mean, std = mean_std(content, eps)
     return (content - mean) / std * style_std + style_mean
+
+
+def masked_features(features: Tensor, mask: Tensor | None) -> Tensor:
+    """Features with the region outside ``mask`` zeroed and rescaled so a Gram matrix is a mean over the region.
+
+    ``mask`` is N×1×H×W in [0, 1] at any size; it is resized to the features'.
+    """
+    if mask is None:
+        return features
+    m = F.interpolate(mask, size=features.shape[-2:], mode="bilinear", align_corners=False)
+    frac = m.mean().clamp_min(1e-6)
+    return features * m / frac.sqrt()

@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 
 from . import __version__
-from .images import atomic_write, tensor_to_pil
+from .images import tensor_to_pil
+from .io import atomic_write
 
 
 def environment() -> dict[str, Any]:

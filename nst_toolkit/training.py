@@ -8,6 +8,7 @@ at step k replays exactly the batches an uninterrupted run would have seen.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,3 +208,91 @@ def fit(
         max_seconds=max_seconds, max_grad_norm=max_grad_norm,
     )
     return max(reached, start)
+
+
+def init_distributed(device: torch.device) -> tuple[torch.device, int, int]:
+    """Under torchrun (WORLD_SIZE > 1): start the process group and pick this rank's device.
+
+    nccl on GPUs (one per local rank), gloo on CPUs (the cores shared out between the ranks).
+    Returns (device, rank, world size); outside torchrun (device, 0, 1) and nothing is started.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return device, 0, 1
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    else:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return device, dist.get_rank(), world
+
+
+def run_dir_for(model_file: str | Path) -> Path:
+    """Where a training run keeps its checkpoint and previews: MODEL.run/ beside the model file."""
+    model_file = Path(model_file)
+    return model_file.with_name(f"{model_file.stem}.run")
+
+
+def finalize(checkpoint: str | Path, out: str | Path, engine: str, extra: Mapping[str, Any] | None = None) -> Path:
+    """Write the model file from a training checkpoint: the model's tensors and metadata, no optimiser state."""
+    from .checkpoints import load_checkpoint, save_checkpoint
+
+    tensors, meta = load_checkpoint(checkpoint, engine)
+    meta.pop("optimizer", None)
+    meta.update(extra or {})
+    return save_checkpoint(out, {k: v for k, v in tensors.items() if k.startswith("model.")}, meta)
+
+
+def preview_renderer(image: Tensor, render: Callable[[nn.Module, Tensor], Tensor]) -> Callable[[nn.Module, Path], None]:
+    """A checkpoint callback that saves ``render(model, image)`` to the path it is given, in eval mode."""
+    from .images import save_image
+
+    def preview(model: nn.Module, path: Path) -> None:
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            save_image(render(model, image), path)
+        model.train(was_training)
+
+    return preview
+
+
+def train_to_file(
+    task: TrainingTask,
+    out: str | Path,
+    *,
+    steps: int,
+    lr: float,
+    lr_decay: float = 0.0,
+    batch_size: int = 1,
+    checkpoint_every: int = 0,
+    resume: bool = False,
+    max_seconds: float | None = None,
+    init_from: str | Path | None = None,
+    max_grad_norm: float | None = None,
+    on_step: Callable[[TrainStep], None] | None = None,
+    preview: Callable[[nn.Module, Path], None] | None = None,
+) -> int:
+    """Train ``task`` with checkpoints and previews in OUT.run/, then write the model file ``out`` (rank 0).
+
+    ``resume`` continues from OUT.run/checkpoint.safetensors, which must exist. Returns the step reached.
+    """
+    out = Path(out)
+    run_dir = run_dir_for(out)
+    ckpt = run_dir / "checkpoint.safetensors"
+    if resume and not ckpt.is_file():
+        raise NSTError(f"--resume: no checkpoint at {ckpt}")
+
+    def on_checkpoint(step: int, model: nn.Module) -> None:
+        if preview is not None:
+            preview(model, run_dir / f"preview_{step:06d}.jpg")
+
+    t0 = time.perf_counter()
+    reached = fit(task, checkpoint=ckpt, steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size,
+                  checkpoint_every=checkpoint_every, resume=resume, on_step=on_step, on_checkpoint=on_checkpoint,
+                  max_seconds=max_seconds, init_from=init_from, max_grad_norm=max_grad_norm)
+    if is_main_process():
+        finalize(ckpt, out, task.engine, {"wall_seconds_last_session": round(time.perf_counter() - t0, 1)})
+    return reached

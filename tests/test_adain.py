@@ -119,10 +119,10 @@ def test_training_lowers_the_loss_and_round_trips(tmp_path, photo_folder):
 
 def test_cli_adain_folder_and_errors(tmp_path, photo, painting, photo_folder):
     out = tmp_path / "out.png"
-    r = runner.invoke(app, ["adain", str(photo), str(painting), "-o", str(out), "--content-size", "64", "--quiet"])
+    r = runner.invoke(app, ["adain", str(photo), str(painting), "-o", str(out), "--size", "64", "--quiet"])
     assert r.exit_code == 0, r.output and out.is_file()
     r = runner.invoke(app, ["adain", str(photo_folder), str(painting), str(photo), "-o", str(tmp_path / "many"),
-                            "--style-weights", "0.5,0.5", "--content-size", "64", "--quiet", "--preserve-color", "histogram"])
+                            "--style-weights", "0.5,0.5", "--size", "64", "--quiet", "--preserve-color", "histogram"])
     assert r.exit_code == 0, r.output
     assert len(list((tmp_path / "many").glob("*.png"))) == 6
     bad = tmp_path / "bad.png"

@@ -37,9 +37,20 @@ def test_histogram_matching_matches_mean_and_covariance():
     assert torch.allclose(co, cr, atol=1e-3)
 
 
-def test_prepare_pair_modes():
+def test_preserve_modes_hand_the_engine_what_it_should_see():
+    from nst_toolkit.styles import StyleSet
+
     c, s = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
-    lc, ls = colour.prepare_pair("luminance", c, s)
+    seen = {}
+
+    def run(content, styles):
+        seen["content"], seen["style"] = content, styles.images[0]
+        return content
+
+    colour.preserve("luminance", c, StyleSet.create([s]), run)
+    lc, ls = seen["content"], seen["style"]
     assert torch.allclose(lc[:, 0], lc[:, 1]) and torch.allclose(ls[:, 0], ls[:, 2])  # grey
-    nc, ns = colour.prepare_pair("none", c, s)
-    assert nc is c and ns is s
+    colour.preserve("none", c, StyleSet.create([s]), run)
+    assert seen["content"] is c and seen["style"] is s
+    colour.preserve("histogram", c, StyleSet.create([s]), run)
+    assert seen["content"] is c and not torch.equal(seen["style"], s)  # the style took the content's colours

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nst_toolkit import images
+from nst_toolkit import images, io
 from nst_toolkit.errors import ImageError
 
 from .conftest import make_photo
@@ -142,7 +142,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        images.atomic_write(tmp_path / "out.png", boom)
+        io.atomic_write(tmp_path / "out.png", boom)
     assert list(tmp_path.iterdir()) == []
 
 

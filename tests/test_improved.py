@@ -12,6 +12,7 @@ from nst_toolkit.engines.gatys import GatysConfig, GatysEngine
 from nst_toolkit.engines.improved import (ImprovedConfig, ImprovedEngine, StyleTerm, cross_gram, layer_weights,
                                           make_early_stop, scale_iterations, scale_sizes)
 from nst_toolkit.errors import NSTError
+from nst_toolkit.styles import StyleSet
 
 OFF = ImprovedConfig(size=48, all_layers=False, shift=0.0, geometric_weights=False, chain=False, coarse_to_fine=False,
                      iterations=4, early_stop=0.0)
@@ -26,7 +27,7 @@ def _pair(h=40, w=48):
 def test_all_switches_off_is_exactly_gatys(vgg):
     content, style = _pair()
     x = torch.rand_like(content)
-    imp = ImprovedEngine(OFF, vgg).loss_fn(content, [style], [1.0], [None])(x)
+    imp = ImprovedEngine(OFF, vgg).loss_fn(content, style)(x)
     gat = GatysEngine(GatysConfig(size=48), vgg).loss_fn(content, style)(x)
     for k in ("content", "style", "tv"):
         assert torch.allclose(imp[k], gat[k], rtol=1e-5), k
@@ -113,11 +114,11 @@ def test_early_stop_rule():
 def test_mask_errors(vgg):
     content, style = _pair()
     with pytest.raises(NSTError, match="aspect ratios differ"):
-        ImprovedEngine(OFF, vgg, styles=[style], mask=torch.ones(1, 1, 40, 20)).stylize(content, style)
+        ImprovedEngine(OFF, vgg).stylize(content, StyleSet.create([style, style], mask=torch.ones(1, 1, 40, 20)))
     with pytest.raises(NSTError, match="empty region"):
-        ImprovedEngine(OFF, vgg, styles=[style], mask=torch.ones(1, 1, 40, 48)).stylize(content, style)
+        ImprovedEngine(OFF, vgg).stylize(content, StyleSet.create([style, style], mask=torch.ones(1, 1, 40, 48)))
     with pytest.raises(NSTError, match="exactly two styles"):
-        ImprovedEngine(OFF, vgg, mask=torch.ones(1, 1, 40, 48)).stylize(content, style)
+        ImprovedEngine(OFF, vgg).stylize(content, StyleSet.create([style], mask=torch.ones(1, 1, 40, 48)))
 
 
 def test_mask_puts_each_style_in_its_region(vgg):
@@ -126,7 +127,7 @@ def test_mask_puts_each_style_in_its_region(vgg):
     mask = torch.zeros(1, 1, 48, 64)
     mask[..., :32] = 1
     cfg = replace(OFF, size=64, iterations=40, style_weight=50.0, content_weight=0.0, tv_weight=0.0, optimizer="adam", lr=0.05)
-    out = ImprovedEngine(cfg, vgg, styles=[dark], mask=mask).stylize(content, bright)
+    out = ImprovedEngine(cfg, vgg).stylize(content, StyleSet.create([bright, dark], mask=mask))
     assert out[..., 4:28].mean() > out[..., 36:60].mean() + 0.1
 
 

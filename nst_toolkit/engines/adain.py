@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -14,11 +14,16 @@ from .. import colour, losses
 from ..checkpoints import load_model, model_dirs, resolve_model_file
 from ..data import CropSampler
 from ..errors import NSTError
+from ..images import resize_longest
+from ..io import check_finite_output, run_padded
 from ..nets import AdaINDecoder, init_seeded
 from ..optimize import Step
+from ..options import option, to_dict
+from ..styles import StyleSet, StylesLike, as_style_set, blend_weights, check_image_tensor, prepare_mask
 from ..training import TrainingTask
-from ..vgg import VGGFeatures
-from .base import check_image_tensor, check_non_negative, check_positive, run_padded, target_scale
+from ..vgg import VGGFeatures, shared_or_new
+from .base import EngineBase, check_non_negative, check_positive, require_styles, target_scale
+from .registry import EngineSpec, register
 
 ENGINE = "adain"
 ENCODER_LAYER = "relu4_1"  # paper, sec. 6.1
@@ -30,41 +35,51 @@ MULTIPLE = 8  # three poolings before relu4_1
 class AdaINTrainConfig:
     """Defaults of `nst train-adain`; each value's source is in its comment."""
 
-    size: int = 256  # training crop (paper: 256 crops of images resized to 512)
-    batch_size: int = 8  # paper, sec. 6.1
-    steps: int = 20000  # paper: 160k; see models/README.md for what our shipped decoder got
+    size: int = option(256, "Training crop size, px.")  # paper: 256 crops of images resized to 512
+    batch_size: int = option(8, "Content/style pairs per step.")  # paper, sec. 6.1
+    steps: int = option(20000, "Training steps in all (a resumed run continues up to this).")  # paper: 160k
     # Departure: first train the decoder to invert the encoder (target = content features plus a
     # pixel loss, no style), which converges fast, then switch to the AdaIN objective.
-    warmup_steps: int = 1000
-    lr: float = 1e-4  # paper's reference code
-    lr_decay: float = 5e-5  # reference code: lr / (1 + 5e-5 · step)
+    warmup_steps: int = option(1000, "Steps of plain encoder inversion before the AdaIN objective.")
+    lr: float = option(1e-4, "Adam learning rate.")  # paper's reference code
+    lr_decay: float = option(5e-5, "Inverse-time decay: lr / (1 + decay * step).")  # reference code
     # Losses are relative to their targets' mean square (as in the other engines), so this is not
     # the paper's λ = 10 but plays its role.
-    style_weight: float = 10.0
-    pixel_weight: float = 1.0  # warm-up only
-    max_grad_norm: float | None = None  # no clipping (paper); the decoder trained stably without
-    seed: int = 0
-    checkpoint_every: int = 1000
-    weights: str = "bundled"  # VGG-19 encoder; the decoder only fits the encoder it was trained with
+    style_weight: float = option(10.0, "Weight of the style (mean/std) loss.")
+    pixel_weight: float = option(1.0, "Weight of the pixel loss during the warm-up.")
+    max_grad_norm: float | None = option(None, "Clip the gradient norm to this (0 or unset: off).")  # paper: none
+    seed: int = option(0, "Seed of the initial weights and the crops.")
+    checkpoint_every: int = option(1000, "Write a checkpoint and a preview every N steps (0: only at the end).")
+    # The decoder only fits the encoder it was trained with.
+    vgg_weights: str = option("bundled", "VGG-19 encoder weights: bundled | torchvision | a file.")
 
     def validate(self) -> None:
         check_positive(size=self.size, batch_size=self.batch_size, steps=self.steps, lr=self.lr)
         check_non_negative(style_weight=self.style_weight, warmup_steps=self.warmup_steps, lr_decay=self.lr_decay,
-                           pixel_weight=self.pixel_weight)
+                           pixel_weight=self.pixel_weight, checkpoint_every=self.checkpoint_every)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return to_dict(self)
 
 
 @dataclass(frozen=True)
 class AdaINConfig:
     """Defaults of `nst adain`."""
 
-    model: str = "default"  # shipped decoder name (models/adain/NAME.safetensors) or a path
-    alpha: float = 1.0  # content–style trade-off, paper sec. 7.1 (1 = full style)
-    preserve_color: str = "none"  # none | luminance | histogram (paper sec. 7.1 uses histogram)
-    content_size: int = 512  # longest side of the content (output) image
-    style_size: int = 512  # longest side of each style image
+    model: str = option("default", "Decoder: a name from `nst models` or a .safetensors path.", short="-m")
+    alpha: float = option(1.0, "Content-style trade-off, 0 (content) ... 1 (full style).")  # paper, sec. 7.1
+    size: int = option(512, "Longest side of the content (output), px.")
+    style_size: int = option(512, "Longest side of each style image, px.")
+    preserve_color: str = colour.colour_option()  # the paper (sec. 7.1) uses histogram matching
+
+    def validate(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise NSTError(f"alpha must lie in [0, 1], not {self.alpha}")
+        check_positive(size=self.size, style_size=self.style_size)
+        colour.check_mode(self.preserve_color)
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
 
 
 class AdaINTask(TrainingTask):
@@ -75,7 +90,7 @@ class AdaINTask(TrainingTask):
         cfg.validate()
         self.cfg, self.content, self.style, self.device = cfg, content, style, device
         self.model = init_seeded(AdaINDecoder(), cfg.seed).to(device)
-        self.vgg = (vgg or VGGFeatures(STYLE_LAYERS, cfg.weights)).to(device)
+        self.vgg = (vgg or VGGFeatures(STYLE_LAYERS, cfg.vgg_weights)).to(device)
 
     def loss_fn(self, net: nn.Module, step: int) -> Mapping[str, Tensor]:
         cfg = self.cfg
@@ -105,7 +120,7 @@ class AdaINTask(TrainingTask):
         return {
             "engine": ENGINE,
             "architecture": self.model.architecture(),
-            "encoder": {"weights": self.cfg.weights, "layer": ENCODER_LAYER},
+            "encoder": {"weights": self.cfg.vgg_weights, "layer": ENCODER_LAYER},
             "training": self.cfg.to_dict(),
             "step": step,
             "data": {
@@ -124,45 +139,14 @@ def load_decoder(path: str | Path) -> tuple[AdaINDecoder, dict[str, Any]]:
     return load_model(path, ENGINE, "AdaINDecoder", lambda a: AdaINDecoder(float(a.get("feature_scale", 0.01))))
 
 
-def check_style_weights(weights: Sequence[float] | None, n: int) -> list[float]:
-    """Interpolation weights: one per style, non-negative, summing to 1 (paper sec. 7.1)."""
-    if weights is None or len(weights) == 0:
-        return [1.0 / n] * n
-    if len(weights) != n:
-        raise NSTError(f"got {len(weights)} style weights for {n} styles")
-    if any(w < 0 for w in weights):
-        raise NSTError("style weights must not be negative")
-    if abs(sum(weights) - 1.0) > 1e-3:
-        raise NSTError(f"style weights must sum to 1, not {sum(weights):g}")
-    return [float(w) for w in weights]
-
-
-def prepare_mask(mask: Tensor, content: Tensor) -> Tensor:
-    """A 1×1×H×W mask in [0, 1] at the content's size; refuses other aspect ratios and empty regions."""
-    if mask.dim() == 4 and mask.shape[1] == 3:
-        mask = mask.mean(dim=1, keepdim=True)
-    mh, mw = mask.shape[-2:]
-    ch, cw = content.shape[-2:]
-    if abs(mh / mw - ch / cw) > 0.02 * (ch / cw):
-        raise NSTError(f"mask is {mw}×{mh} px but the content is {cw}×{ch}: their aspect ratios differ")
-    mask = F.interpolate(mask, size=(ch, cw), mode="bilinear", align_corners=False)
-    fg = (mask > 0.5).float()
-    if fg.sum() == 0 or fg.sum() == fg.numel():
-        raise NSTError("mask has an empty region: it needs both foreground (white) and background (black) pixels")
-    return fg
-
-
-class AdaINEngine:
-    """Encoder (shared VGG-19 to relu4_1) → AdaIN → trained decoder. Style features can be cached."""
+class AdaINEngine(EngineBase):
+    """Encoder (shared VGG-19 to relu4_1) → AdaIN → trained decoder. Style statistics can be computed once."""
 
     name = ENGINE
 
     def __init__(self, config: AdaINConfig = AdaINConfig(), decoder: AdaINDecoder | None = None,
                  vgg: VGGFeatures | None = None):
-        if not 0.0 <= config.alpha <= 1.0:
-            raise NSTError(f"alpha must lie in [0, 1], not {config.alpha}")
-        if config.preserve_color not in colour.MODES:
-            raise NSTError(f"preserve-color must be one of {', '.join(colour.MODES)}")
+        config.validate()
         self.config = config
         if decoder is None:
             decoder, self.meta = load_decoder(resolve_decoder(config.model))
@@ -170,27 +154,21 @@ class AdaINEngine:
         else:
             self.meta, weights = {}, "bundled"
         self.decoder = decoder.eval()
-        self.vgg = vgg if vgg is not None else VGGFeatures([ENCODER_LAYER], weights)
+        self.vgg = shared_or_new(vgg, [ENCODER_LAYER], weights)
 
     def encode(self, image: Tensor) -> Tensor:
         return self.vgg(image, [ENCODER_LAYER])[ENCODER_LAYER]
 
     @torch.no_grad()
-    def style_stats(self, style: Tensor, content: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """(mean, std) of a style's relu4_1 features — compute once, reuse for many contents.
-
-        With ``preserve_color='histogram'`` the style's colours are first matched to ``content``.
-        """
+    def style_stats(self, style: Tensor) -> tuple[Tensor, Tensor]:
+        """(mean, std) of a style image's relu4_1 features, as given (no resizing, no colour change)."""
         check_image_tensor(style, "style")
         self.vgg.to(style.device)
-        mode = self.config.preserve_color
-        if mode == "histogram":
-            if content is None:
-                raise NSTError("preserve-color histogram needs the content to compute style statistics")
-            style = colour.match_histogram(style, content)
-        elif mode == "luminance":
-            style = colour.match_luminance(style, content) if content is not None else colour.luminance(style)
         return losses.mean_std(self.encode(style))
+
+    def encode_styles(self, styles: StyleSet) -> list[tuple[Tensor, Tensor]]:
+        """Each style resized to ``style_size`` and encoded to its statistics."""
+        return [self.style_stats(resize_longest(s, self.config.style_size)) for s in styles.images]
 
     @torch.no_grad()
     def stylize_with_stats(
@@ -200,11 +178,11 @@ class AdaINEngine:
         weights: Sequence[float] | None = None,
         mask: Tensor | None = None,
     ) -> Tensor:
-        """Stylise ``content`` with precomputed style statistics.
+        """Stylise ``content`` with precomputed style statistics (no colour preservation here).
 
-        Several styles are interpolated with ``weights`` (summing to 1). With ``mask`` (two styles),
-        the first style goes where the mask is white and the second where it is black, each region
-        normalised with its own content statistics.
+        Several styles are interpolated with ``weights`` (the rule of :mod:`nst_toolkit.styles`). With
+        ``mask`` (two styles) the first style goes where the mask is white and the second where it is
+        black, each region normalised with its own content statistics.
         """
         check_image_tensor(content, "content")
         if not stats:
@@ -212,11 +190,10 @@ class AdaINEngine:
         cfg = self.config
         self.vgg.to(content.device)
         self.decoder.to(content.device)
-        x = colour.luminance(content) if cfg.preserve_color == "luminance" else content
-        m = prepare_mask(mask.to(content.device), content) if mask is not None else None
+        m = prepare_mask(mask, content) if mask is not None else None
         if m is not None and len(stats) != 2:
             raise NSTError(f"a mask needs exactly two styles (foreground, background), got {len(stats)}")
-        w = check_style_weights(weights, len(stats)) if m is None else [1.0, 1.0]
+        w = blend_weights(weights, len(stats)) if m is None else (1.0, 1.0)
 
         def run(padded: Tensor) -> Tensor:
             fc = self.encode(padded)
@@ -229,11 +206,34 @@ class AdaINEngine:
             t = cfg.alpha * t + (1 - cfg.alpha) * fc  # paper, eq. 10
             return self.decoder(t)
 
-        out = run_padded(run, x, MULTIPLE)
-        return colour.finish(cfg.preserve_color, out, content)
+        return check_finite_output(run_padded(run, content, MULTIPLE), f"AdaIN decoder {cfg.model}")
 
-    def stylize(self, content: Tensor, style: Tensor, *, on_step: Callable[[Step], None] | None = None) -> Tensor:
-        return self.stylize_with_stats(content, [self.style_stats(style, content)])
+    def stylize(self, content: Tensor, styles: StylesLike, *, on_step: Callable[[Step], None] | None = None) -> Tensor:
+        check_image_tensor(content, "content")
+        styles = require_styles(as_style_set(styles), self.name).to(content.device)
+        return colour.preserve(self.config.preserve_color, content, styles,
+                               lambda c, s: self.stylize_with_stats(c, self.encode_styles(s), s.weights, s.mask))
+
+    def bind(self, styles: StylesLike) -> Callable[[Tensor], Tensor]:
+        """Without colour preservation the style statistics do not depend on the content: encode them once."""
+        styles = require_styles(as_style_set(styles), self.name)
+        if self.config.preserve_color != "none":
+            return super().bind(styles)
+        cache: dict[torch.device, list] = {}
+
+        def run(content: Tensor) -> Tensor:
+            if content.device not in cache:
+                cache[content.device] = self.encode_styles(styles.to(content.device))
+            mask = styles.mask.to(content.device) if styles.mask is not None else None
+            return self.stylize_with_stats(content, cache[content.device], styles.weights, mask)
+
+        return run
+
+
+register(EngineSpec(
+    name=ENGINE, config=AdaINConfig, build=AdaINEngine, kind="one-pass", model_kind=ENGINE,
+    summary="Arbitrary style transfer in one pass (AdaIN, Huang & Belongie 2017).",
+))
 
 
 def masked_adain(features: Tensor, mask: Tensor, stats: tuple[Tensor, Tensor], eps: float = losses.EPS) -> Tensor:

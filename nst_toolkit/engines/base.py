@@ -1,8 +1,8 @@
-"""What every engine shares: the Engine protocol and small helpers for preparing inputs."""
+"""What every engine shares: the Engine protocol, a small base class, and input-preparation helpers."""
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -11,19 +11,39 @@ from torch import Tensor
 from ..errors import NSTError
 from ..images import MIN_SIDE, check_min_size, resize_longest
 from ..optimize import Step
+from ..styles import StyleSet, StylesLike, as_style_set
 
 
 class Engine(Protocol):
-    """One interface for the four engines, so `nst compare` can treat them alike."""
+    """One interface for every engine, so the CLI, `nst compare` and `nst demo` treat them alike."""
 
-    def stylize(self, content: Tensor, style: Tensor, *, on_step: Callable[[Step], None] | None = None) -> Tensor: ...
+    name: str
+    config: Any
+
+    def stylize(self, content: Tensor, styles: StylesLike, *, on_step: Callable[[Step], None] | None = None) -> Tensor: ...
+
+    def bind(self, styles: StylesLike) -> Callable[[Tensor], Tensor]: ...
+
+    def planned_steps(self) -> int | None: ...
 
 
-def check_image_tensor(image: Tensor, what: str) -> None:
-    if image.dim() != 4 or image.shape[1] != 3:
-        raise NSTError(f"{what} must be an N×3×H×W tensor, got shape {tuple(image.shape)}")
-    if image.dtype != torch.float32:
-        raise NSTError(f"{what} must be float32 in [0, 1], got {image.dtype}")
+class EngineBase:
+    """Defaults for the optional parts of :class:`Engine`."""
+
+    name = "?"
+    config: Any = None
+
+    def stylize(self, content: Tensor, styles: StylesLike, *, on_step: Callable[[Step], None] | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def bind(self, styles: StylesLike) -> Callable[[Tensor], Tensor]:
+        """A function content → result for many contents and the same styles (engines may encode the styles once)."""
+        s = as_style_set(styles)
+        return lambda content: self.stylize(content, s)
+
+    def planned_steps(self) -> int | None:
+        """How many progress steps :meth:`stylize` reports (None: it reports none)."""
+        return None
 
 
 def scale_style(style: Tensor, content: Tensor, style_scale: float) -> Tensor:
@@ -49,7 +69,7 @@ def init_image(kind: str, content: Tensor, style: Tensor, seed: int) -> Tensor:
 
 
 def parse_weights(values: Sequence[float] | None, n: int, what: str) -> list[float]:
-    """Per-item weights: ``None`` means equal weights summing to 1; otherwise one positive value each."""
+    """Per-layer weights: ``None`` means equal weights summing to 1; otherwise one positive value each."""
     if values is None or len(values) == 0:
         return [1.0 / n] * n
     if len(values) != n:
@@ -71,14 +91,27 @@ def check_non_negative(**values: float) -> None:
             raise NSTError(f"{name.replace('_', '-')} must not be negative, not {v}")
 
 
+def check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise NSTError(f"{name.replace('_', '-')} must be one of {', '.join(choices)}, not '{value}'")
+
+
 def target_scale(target: Tensor) -> float:
     """Mean square of a target (Gram matrix or features): the divisor that makes a layer's loss relative."""
     return float(target.square().mean()) + 1e-8
 
 
-def run_padded(fn: Callable[[Tensor], Tensor], image: Tensor, multiple: int) -> Tensor:
-    """Apply ``fn`` to ``image`` reflect-padded to a multiple of ``multiple``; crop back; clamp to [0, 1]."""
-    h, w = image.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    x = F.pad(image, (0, pw, 0, ph), mode="reflect") if (ph or pw) else image
-    return fn(x)[..., :h, :w].clamp(0, 1)
+def style_masks(styles: StyleSet, content: Tensor) -> list[Tensor | None]:
+    """Per style, the region of the content it applies to (None: everywhere)."""
+    from ..styles import prepare_mask
+
+    if styles.mask is None:
+        return [None] * len(styles)
+    m = prepare_mask(styles.mask, content)
+    return [m, 1.0 - m]
+
+
+def require_styles(styles: StyleSet, engine: str) -> StyleSet:
+    if len(styles) == 0:
+        raise NSTError(f"{engine} needs at least one style image")
+    return styles

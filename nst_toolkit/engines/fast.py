@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -10,14 +10,18 @@ import torch
 from torch import Tensor, nn
 
 from .. import colour, losses
-from ..checkpoints import load_model, model_dirs, read_metadata, resolve_model_file
+from ..checkpoints import load_model, model_dirs, model_files, read_metadata, resolve_model_file
 from ..data import CropSampler
 from ..errors import NSTError
+from ..io import check_finite_output, run_padded, sha256_file
 from ..nets import TransformerNet, init_seeded, slim_transformer
 from ..optimize import Step
+from ..options import option, to_dict
+from ..styles import StyleSet, StylesLike, check_image_tensor
 from ..training import TrainingTask
 from ..vgg import VGGFeatures, validate_layers
-from .base import check_image_tensor, check_non_negative, check_positive, run_padded, target_scale
+from .base import EngineBase, check_non_negative, check_positive, target_scale
+from .registry import EngineSpec, register
 
 ENGINE = "fast"
 
@@ -26,42 +30,54 @@ ENGINE = "fast"
 class FastTrainConfig:
     """Defaults of `nst train-fast`; each value's source is in its comment."""
 
-    size: int = 256  # training crop, px (paper: 256×256 COCO images)
-    batch_size: int = 8  # paper: 4; 8 steadies the instance-norm statistics on a small data set
-    steps: int = 4000  # paper: 40k steps (2 COCO epochs); our 251-photo set saturates far sooner
-    lr: float = 1e-3  # paper, sec. 4
-    width: int = 32  # channels of the first layer (paper: 32); 16 trades quality for ~3× speed
-    n_res: int = 5  # residual blocks (paper: 5)
-    content_layers: tuple[str, ...] = ("relu2_2",)  # paper, sec. 3.2 (relu2_2 for style transfer)
-    style_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")  # paper, sec. 3.2
-    content_weight: float = 1.0
+    size: int = option(256, "Training crop size, px.")  # paper: 256×256 COCO images
+    batch_size: int = option(8, "Images per step.")  # paper: 4; 8 steadies instance-norm statistics on a small set
+    steps: int = option(4000, "Training steps in all (a resumed run continues up to this).")  # paper: 40k (2 COCO epochs)
+    lr: float = option(1e-3, "Adam learning rate.")  # paper, sec. 4
+    width: int = option(32, "Channels of the first layer (paper 32; 12 runs ~4x faster on a CPU).")
+    n_res: int = option(5, "Residual blocks (paper 5).")
+    content_layers: tuple[str, ...] = option(("relu2_2",), "Comma-separated VGG layers of the content loss.")  # paper, 3.2
+    style_layers: tuple[str, ...] = option(("relu1_2", "relu2_2", "relu3_3", "relu4_3"),
+                                           "Comma-separated VGG layers of the style loss.")  # paper, sec. 3.2
+    content_weight: float = option(1.0, "Weight of the content loss.")
     # Each layer's loss is relative to its target's mean square (as in the gatys engine), so these
     # numbers are not the paper's; chosen by eye on held-out photos.
-    style_weight: float = 10.0
-    tv_weight: float = 5.0
-    style_size: int = 512  # longest side of the style image during training
-    max_grad_norm: float | None = 1.0  # not in the paper: unclipped runs collapsed after ~2500 steps here
-    seed: int = 0
-    checkpoint_every: int = 1000
-    weights: str = "bundled"  # VGG-19 loss network
+    style_weight: float = option(10.0, "Weight of the style loss.")
+    tv_weight: float = option(5.0, "Weight of the total-variation loss.")
+    style_size: int = option(512, "Longest side of the style image during training, px.")
+    # Not in the paper: unclipped runs collapsed after ~2500 steps here.
+    max_grad_norm: float | None = option(1.0, "Clip the gradient norm to this (0: off).")
+    seed: int = option(0, "Seed of the initial weights and the crops.")
+    checkpoint_every: int = option(1000, "Write a checkpoint and a preview every N steps (0: only at the end).")
+    vgg_weights: str = option("bundled", "VGG-19 weights of the loss network: bundled | torchvision | a file.")
 
     def validate(self) -> None:
         validate_layers(self.content_layers)
         validate_layers(self.style_layers)
         check_positive(size=self.size, batch_size=self.batch_size, steps=self.steps, lr=self.lr, width=self.width,
-                       style_size=self.style_size)
-        check_non_negative(content_weight=self.content_weight, style_weight=self.style_weight, tv_weight=self.tv_weight)
+                       n_res=self.n_res, style_size=self.style_size)
+        check_non_negative(content_weight=self.content_weight, style_weight=self.style_weight, tv_weight=self.tv_weight,
+                           checkpoint_every=self.checkpoint_every)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return to_dict(self)
 
 
 @dataclass(frozen=True)
 class FastConfig:
     """Defaults of `nst fast`."""
 
-    model: str = "great_wave"  # a shipped model name (models/fast/NAME.safetensors) or a path
-    preserve_color: str = "none"  # none | luminance (stylise Y only) | histogram (output colours matched to the content)
+    model: str = option("great_wave", "Trained model: a name from `nst models` or a .safetensors path.", short="-m")
+    size: int | None = option(None, "Resize the content's longest side to this, px (default: keep its size).")
+    preserve_color: str = colour.colour_option()
+
+    def validate(self) -> None:
+        if self.size is not None:
+            check_positive(size=self.size)
+        colour.check_mode(self.preserve_color)
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
 
 
 class DistillTask(TrainingTask):
@@ -120,7 +136,7 @@ class FastTask(TrainingTask):
         self.style_sha256, self.style_name = style_sha256, style_name
         self.model = init_seeded(TransformerNet(cfg.width, cfg.n_res), cfg.seed).to(device)
         self.layers = list(dict.fromkeys(cfg.content_layers + cfg.style_layers))
-        self.vgg = (vgg or VGGFeatures(self.layers, cfg.weights)).to(device)
+        self.vgg = (vgg or VGGFeatures(self.layers, cfg.vgg_weights)).to(device)
         with torch.no_grad():
             feats = self.vgg(style.to(device), cfg.style_layers)
             self.style_grams = {k: losses.gram_matrix(v) for k, v in feats.items()}
@@ -166,15 +182,33 @@ def stylize_padded(net: nn.Module, image: Tensor) -> Tensor:
     return run_padded(net, image, TransformerNet.MULTIPLE)
 
 
-class FastEngine:
-    """Applies a trained TransformerNet; the style is in the network, so ``style`` is ignored."""
+def distill_task(cfg: FastTrainConfig, teacher: str, sampler: CropSampler, device: torch.device) -> DistillTask:
+    """A distillation task from a teacher model name or path; the student keeps the teacher's depth."""
+    path = resolve_model(teacher)
+    net, meta = load_transformer(path)
+    return DistillTask(replace(cfg, n_res=net.n_res), net, meta, sampler, device, teacher_sha256=sha256_file(path))
+
+
+def model_for_style(style_path: Path) -> dict[str, Any] | None:
+    """Config values selecting a shipped or local model trained on this exact style file (by sha256), if any."""
+    digest = sha256_file(style_path)
+    for _, p in model_files(ENGINE):
+        try:
+            if read_metadata(p).get("style_sha256") == digest:
+                return {"model": str(p)}
+        except NSTError:
+            continue
+    return None
+
+
+class FastEngine(EngineBase):
+    """Applies a trained TransformerNet; the style is in the network, so style images are not used."""
 
     name = ENGINE
 
     def __init__(self, config: FastConfig = FastConfig(), net: TransformerNet | None = None):
+        config.validate()
         self.config = config
-        if config.preserve_color not in colour.MODES:
-            raise NSTError(f"preserve-color must be one of {', '.join(colour.MODES)}")
         if net is None:
             net, self.meta = load_transformer(resolve_model(config.model))
         else:
@@ -182,22 +216,16 @@ class FastEngine:
         self.net = net.eval()
 
     @torch.no_grad()
-    def stylize(self, content: Tensor, style: Tensor | None = None, *, on_step: Callable[[Step], None] | None = None) -> Tensor:
+    def stylize(self, content: Tensor, styles: StylesLike = None, *, on_step: Callable[[Step], None] | None = None) -> Tensor:
         check_image_tensor(content, "content")
         self.net.to(content.device)
-        mode = self.config.preserve_color
-        x = content
-        if mode == "histogram":
-            # The network's style is fixed, so match its output's colours to the content afterwards.
-            out = stylize_padded(self.net, x)
-            return torch.cat([colour.match_histogram(o[None], c[None]) for o, c in zip(out, content)])
-        if mode == "luminance":
-            x = colour.luminance(content)
-        out = stylize_padded(self.net, x)
-        return colour.finish(mode, out, content)
+        out = colour.preserve(self.config.preserve_color, content, StyleSet.none(), lambda c, _: stylize_padded(self.net, c))
+        return check_finite_output(out, f"fast model {self.config.model}")
 
 
-def model_info(path: Path) -> dict[str, Any]:
-    """Metadata of a model file, for `nst models`."""
-    meta = read_metadata(path)
-    return {k: meta.get(k) for k in ("engine", "architecture", "style_name", "style_sha256", "step", "toolkit_version")}
+register(EngineSpec(
+    name=ENGINE, config=FastConfig, build=FastEngine, kind="one-pass", style_images=False, uses_vgg=False,
+    summary="Stylise photos with a trained feed-forward network (Johnson et al. 2016), one pass each.",
+    model_for_style=model_for_style, model_kind=ENGINE,
+    train_hint=lambda style: f"no fast model trained on {style.name}; train one with: nst train-fast --style {style} --data PHOTOS_FOLDER",
+))

@@ -1,0 +1,48 @@
+"""The `nst` command line: parses options, picks devices, seeds and paths, prints. One module per group:
+
+* :mod:`.engines` — one command per registered engine (gatys, improved, fast, adain, …);
+* :mod:`.train` — train-fast, train-adain;  :mod:`.compare` — compare, demo;
+* :mod:`.inspect` — eval, features;  :mod:`.models` — models, export-fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from .. import __version__
+
+
+def build_app() -> typer.Typer:
+    """A fresh Typer app with a command for every engine registered now (tests add toy engines)."""
+    from .compare import add_compare_commands
+    from .engines import add_engine_commands
+    from .inspect import add_inspect_commands
+    from .models import add_model_commands
+    from .train import add_train_commands
+
+    app = typer.Typer(
+        help="Neural style transfer: gatys, improved, fast (feed-forward) and adain engines on one VGG-19 core.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+
+    @app.callback(invoke_without_command=True)
+    def root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
+        if version:
+            typer.echo(__version__)
+            raise typer.Exit(0)
+
+    add_engine_commands(app)
+    add_train_commands(app)
+    add_compare_commands(app)
+    add_inspect_commands(app)
+    add_model_commands(app)
+    return app
+
+
+app = build_app()
+
+
+def main() -> None:
+    app()

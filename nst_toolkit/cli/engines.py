@@ -1,0 +1,165 @@
+"""One command per registered engine, made from its registry entry and its config's fields.
+
+Optimisation engines (`nst gatys`, `nst improved`): one content, styles, one output, snapshots,
+GIF, loss plot, manifest. One-pass engines (`nst fast`, `nst adain`): images or folders in, one
+output image or a folder out; styles are encoded once for a folder.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+from ..engines.registry import EngineSpec
+from ..errors import NSTError
+from .common import (ProgressBar, command, device_for, device_param, expand_inputs, outputs_for, param, parse_floats,
+                     quiet_param)
+from .params import config_from, config_params
+
+
+def style_params(spec: EngineSpec) -> list:
+    if not spec.style_images:
+        return []
+    many = spec.max_styles is None or spec.max_styles > 1
+    out = [
+        param("style_opt", Optional[List[Path]], typer.Option(None, "--style", help="A style image (repeatable).")),
+    ]
+    if many:
+        out += [
+            param("style_weights", Optional[str], typer.Option(
+                None, help="Blend weights of several styles, one each, summing to 1 (default: equal).")),
+            param("mask", Optional[Path], typer.Option(
+                None, help="Mask image: the first style where white, the second where black.")),
+        ]
+    return out
+
+
+def load_styles(spec: EngineSpec, values: dict[str, Any], device) -> tuple[Any, list[Path]]:
+    """The validated StyleSet from positional and --style images, --style-weights and --mask."""
+    from ..images import load_image
+    from ..styles import StyleSet
+
+    if not spec.style_images:
+        return StyleSet.none(), []
+    paths = list(values.get("styles") or []) + list(values.get("style_opt") or [])
+    if not paths:
+        raise NSTError(f"{spec.name} needs at least one style image")
+    if spec.max_styles is not None and len(paths) > spec.max_styles:
+        raise NSTError(f"{spec.name} takes at most {spec.max_styles} style image(s), got {len(paths)}")
+    weights = parse_floats(values.get("style_weights"), "style-weights")
+    mask = load_image(values["mask"], min_side=1) if values.get("mask") is not None else None
+    styles = StyleSet.create([load_image(p) for p in paths], weights, mask)
+    return styles.to(device), paths
+
+
+def style_inputs(paths: list[Path], values: dict[str, Any]) -> dict[str, Any]:
+    from ..io import sha256_file
+
+    return {"styles": [str(p) for p in paths], "styles_sha256": [sha256_file(p) for p in paths],
+            "style_weights": values.get("style_weights"), "mask": str(values["mask"]) if values.get("mask") else None}
+
+
+def optimize_command(spec: EngineSpec):
+    params = [
+        param("content", Path, typer.Argument(..., help="Content image.")),
+        param("styles", Optional[List[Path]], typer.Argument(None, help="Style image(s); more with --style.")),
+        param("output", Path, typer.Option(..., "-o", "--output", help="Output image (.png, .jpg, .webp, …).")),
+        *style_params(spec),
+        *config_params(spec.config),
+        device_param(),
+        param("save_every", int, typer.Option(0, help="Write a snapshot every N iterations (0: none).")),
+        param("gif", bool, typer.Option(False, "--gif", help="Write an animated GIF of the progress (OUT.gif).")),
+        param("plot", bool, typer.Option(False, "--plot", help="Write a PNG plot of the losses (OUT_losses.png).")),
+        param("manifest", bool, typer.Option(True, help="Write OUT.json with every setting, versions, timings, losses.")),
+        quiet_param(),
+    ]
+
+    def body(v: dict[str, Any]) -> None:
+        from .. import engines
+        from ..images import check_output_path, load_image
+        from ..io import sha256_file
+        from ..runs import RecordOptions, record_run
+
+        cfg = config_from(spec.config, v)
+        if hasattr(cfg, "validate"):
+            cfg.validate()
+        out = check_output_path(v["output"])
+        if v["save_every"] < 0:
+            raise NSTError("save-every must not be negative")
+        dev = device_for(v["device"])
+        content = load_image(v["content"], getattr(cfg, "size", None)).to(dev)
+        styles, paths = load_styles(spec, v, dev)
+        engine = engines.build(spec.name, cfg)
+        inputs = {"content": str(v["content"]), "content_sha256": sha256_file(v["content"]), **style_inputs(paths, v)}
+        options = RecordOptions(v["save_every"], v["gif"], v["plot"], v["manifest"])
+        with ProgressBar(engine.planned_steps(), spec.name, enabled=not v["quiet"]) as bar:
+            result = record_run(engine, content, styles, out, options, inputs=inputs, device=str(dev),
+                                on_step=lambda st: bar.update(st.iteration, st.losses, st.total))
+        if not v["quiet"]:
+            typer.echo(f"wrote {out} in {result.seconds:.1f} s", err=True)
+
+    return command(params, body, spec.summary)
+
+
+def one_pass_command(spec: EngineSpec):
+    if spec.style_images:
+        inputs = [
+            param("content", Path, typer.Argument(..., help="Content image or folder of images.")),
+            param("styles", Optional[List[Path]], typer.Argument(None, help="Style image(s); more with --style.")),
+        ]
+    else:
+        inputs = [param("content", List[Path], typer.Argument(..., help="Content image(s) or folder(s)."))]
+    params = [
+        *inputs,
+        param("output", Path, typer.Option(..., "-o", "--output", help="Output image, or a folder for several inputs.")),
+        *style_params(spec),
+        *config_params(spec.config),
+        device_param(),
+        quiet_param(),
+    ]
+
+    def body(v: dict[str, Any]) -> None:
+        import torch
+
+        from .. import engines
+        from ..images import load_image, save_image
+
+        cfg = config_from(spec.config, v)
+        if hasattr(cfg, "validate"):
+            cfg.validate()
+        contents = v["content"] if isinstance(v["content"], list) else [v["content"]]
+        files = expand_inputs(contents)
+        model = getattr(cfg, "model", None)
+        outs = outputs_for(files, v["output"], Path(model).stem if model and not spec.style_images else spec.name)
+        dev = device_for(v["device"])
+        styles, _ = load_styles(spec, v, dev)
+        engine = engines.build(spec.name, cfg)
+        run = engine.bind(styles)
+        many = len(files) > 1
+        with ProgressBar(len(files), spec.name, enabled=many and not v["quiet"], unit="img") as bar:
+            for i, (src, dst) in enumerate(zip(files, outs)):
+                x = load_image(src, getattr(cfg, "size", None)).to(dev)
+                t0 = time.perf_counter()
+                y = run(x)
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                ms = (time.perf_counter() - t0) * 1000
+                save_image(y, dst)
+                bar.update(i + 1)
+                if not v["quiet"] and not many:
+                    typer.echo(f"wrote {dst} ({ms:.0f} ms)", err=True)
+        if not v["quiet"] and many:
+            typer.echo(f"wrote {len(outs)} images to {v['output']}", err=True)
+
+    return command(params, body, spec.summary)
+
+
+def add_engine_commands(app: typer.Typer) -> None:
+    from .. import engines
+
+    for spec in engines.specs():
+        make = optimize_command if spec.kind == "optimize" else one_pass_command
+        app.command(spec.name)(make(spec))

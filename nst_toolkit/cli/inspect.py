@@ -1,0 +1,92 @@
+"""`nst eval` (quality numbers) and `nst features` (what a VGG layer sees)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import NSTError
+from .common import device_for, expand_inputs, handle_errors
+
+
+def add_inspect_commands(app: typer.Typer) -> None:
+    @app.command("eval")
+    @handle_errors
+    def eval_(
+        stylized: List[Path] = typer.Argument(..., help="Stylised image(s) or folder(s)."),
+        content: Optional[Path] = typer.Option(None, "--content", help="Content image (or folder with matching names)."),
+        style: Optional[Path] = typer.Option(None, "--style", help="Style image."),
+        output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write .json or .csv (default: JSON on stdout)."),
+        size: int = typer.Option(512, help="Evaluate at this longest side, px."),
+        device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
+    ):
+        """Content distance (relu4_2), style distance (Gram, relu1_1…relu5_1) and luminance SSIM."""
+        import csv
+        import io
+        import json
+
+        from ..evaluate import Evaluator, match_content
+        from ..images import load_image
+        from ..io import atomic_write
+
+        if content is None and style is None:
+            raise NSTError("give --content, --style or both")
+        if output is not None and output.suffix.lower() not in (".json", ".csv"):
+            raise NSTError(f"{output}: eval writes .json or .csv")
+        files = expand_inputs(stylized)
+        candidates = expand_inputs([content]) if content is not None and content.is_dir() else None
+        dev = device_for(device)
+        ev = Evaluator()
+        s = load_image(style, size).to(dev) if style is not None else None
+        rows = []
+        for f in files:
+            x = load_image(f, size).to(dev)
+            c = None
+            if content is not None:
+                cp = match_content(f, candidates) if candidates is not None else content
+                if cp is None:
+                    raise NSTError(f"no content image in {content} matches {f.name}")
+                c = load_image(cp, size).to(dev)
+            rows.append({"image": str(f), **{k: round(v, 6) for k, v in ev(x, c, s).items()}})
+        if output is not None and output.suffix.lower() == ".csv":
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, fieldnames=list(rows[0].keys()))
+            w.writeheader()
+            w.writerows(rows)
+            atomic_write(output, lambda tmp: tmp.write_text(buf.getvalue()))
+        elif output is not None:
+            atomic_write(output, lambda tmp: tmp.write_text(json.dumps(rows, indent=2) + "\n"))
+        else:
+            typer.echo(json.dumps(rows, indent=2))
+
+    @app.command()
+    @handle_errors
+    def features(
+        image: Path = typer.Argument(..., help="Image to look at."),
+        layer: str = typer.Option("relu3_1", help="VGG layer name, e.g. relu1_1 … relu5_4."),
+        output: Path = typer.Option(..., "-o", "--output", help="Grid image."),
+        count: int = typer.Option(16, help="How many of the strongest channels to show."),
+        size: int = typer.Option(512, help="Longest side of the input, px."),
+        device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
+    ):
+        """The strongest activation maps of one VGG layer, as a labelled grid."""
+        import torch
+
+        from ..images import check_output_path, load_image, make_grid, save_pil
+        from ..vgg import VGGFeatures, strongest_maps
+
+        out = check_output_path(output)
+        if count <= 0:
+            raise NSTError(f"count must be positive, not {count}")
+        dev = device_for(device)
+        net = VGGFeatures([layer]).to(dev)
+        x = load_image(image, size).to(dev)
+        with torch.no_grad():
+            f = net(x)[layer][0]
+        maps = strongest_maps(f, count)
+        tiles = [m.expand(3, -1, -1).unsqueeze(0).cpu() for _, _, m in maps]
+        labels = [f"{layer} #{ch}  mean {mean:.1f}" for ch, mean, _ in maps]
+        save_pil(make_grid(tiles, labels, ncols=max(1, round(len(tiles) ** 0.5)), cell=160), out)
+        typer.echo(f"wrote {out}: {len(tiles)} of {f.shape[0]} channels of {layer}", err=True)

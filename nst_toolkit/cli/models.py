@@ -1,0 +1,33 @@
+"""`nst models` (what is installed, with metadata) and `nst export-fast`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .common import handle_errors
+
+
+def add_model_commands(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def models():
+        """List the shipped and local trained models of every engine, with their metadata."""
+        from ..checkpoints import describe_models
+
+        rows = describe_models()
+        typer.echo("\n".join(rows) if rows else "no models found")
+
+    @app.command("export-fast")
+    @handle_errors
+    def export_fast(
+        model: str = typer.Argument(..., help="Shipped model name or .safetensors path."),
+        output: Path = typer.Option(..., "-o", "--output", help="model.onnx (ONNX) or model.pt (TorchScript)."),
+        size: int = typer.Option(512, help="Example input size for tracing; ONNX axes stay dynamic."),
+    ):
+        """Export a fast model to ONNX (.onnx) or TorchScript (.pt)."""
+        from ..export import export_transformer
+
+        path = export_transformer(model, output, size)
+        typer.echo(f"wrote {path}", err=True)

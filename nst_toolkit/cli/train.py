@@ -1,0 +1,148 @@
+"""`nst train-fast` and `nst train-adain`: parse, pick device and paths, show progress; the rest is the library's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from ..checkpoints import user_models_dir
+from ..engines.adain import AdaINTrainConfig
+from ..engines.fast import FastTrainConfig
+from ..errors import NSTError
+from ..resources import SAMPLE_CONTENT_NAME, SAMPLE_STYLE_NAME
+from .common import ProgressBar, command, device_for, device_param, param, quiet_param
+from .params import config_from, config_params
+
+
+def run_params(engine: str) -> list:
+    """Options every training command has."""
+    return [
+        param("output", Optional[Path], typer.Option(
+            None, "-o", "--output", help=f"Model file (default: {user_models_dir(engine)}/NAME.safetensors).")),
+        param("val_image", Optional[Path], typer.Option(
+            None, help=f"Photo rendered as a preview at each checkpoint (default: the built-in {SAMPLE_CONTENT_NAME}).")),
+        param("resume", bool, typer.Option(False, "--resume", help="Continue from the latest checkpoint in OUT.run/.")),
+        param("max_minutes", Optional[float], typer.Option(None, help="Stop (and save) after this many minutes.")),
+        param("init_from", Optional[Path], typer.Option(None, help="Start from this model's weights (fine-tune; step 0).")),
+        device_param(),
+        quiet_param(),
+    ]
+
+
+def model_output(output: Optional[Path], engine: str, default_name: str) -> Path:
+    """The model file to write: -o, else the user's models dir; checked before any training."""
+    from ..images import check_writable_dir
+
+    out = output or user_models_dir(engine) / f"{default_name}.safetensors"
+    if out.suffix != ".safetensors":
+        raise NSTError(f"{out}: the model file must end in .safetensors")
+    check_writable_dir(out.parent)
+    return out
+
+
+def train(task, out: Path, cfg, v: dict[str, Any], rank: int, what: str, render, lr_decay: float = 0.0) -> None:
+    """Run the training loop with a progress bar and previews; print where everything went."""
+    from ..images import load_image
+    from ..resources import sample_content
+    from ..training import preview_renderer, run_dir_for, train_to_file
+
+    preview = None
+    if rank == 0:
+        val = load_image(v["val_image"] or sample_content(), 512).to(task.device)
+        preview = preview_renderer(val, render)
+    with ProgressBar(cfg.steps, what, enabled=(rank == 0 and not v["quiet"])) as bar:
+        try:
+            reached = train_to_file(
+                task, out, steps=cfg.steps, lr=cfg.lr, lr_decay=lr_decay, batch_size=cfg.batch_size,
+                checkpoint_every=cfg.checkpoint_every, resume=v["resume"],
+                max_seconds=v["max_minutes"] * 60 if v["max_minutes"] else None, init_from=v["init_from"],
+                max_grad_norm=cfg.max_grad_norm, preview=preview,
+                on_step=lambda st: bar.update(st.step, {**st.losses, "img/s": st.images_per_s}))
+        except KeyboardInterrupt:
+            bar.close()
+            if rank == 0:
+                typer.echo(f"nst: interrupted; checkpoint saved in {run_dir_for(out)}; continue with --resume", err=True)
+            raise typer.Exit(130)
+    if rank == 0:
+        typer.echo(f"wrote {out} (step {reached}); training checkpoint and previews in {run_dir_for(out)}", err=True)
+
+
+def train_fast_command():
+    params = [
+        param("style", Optional[Path], typer.Option(None, "--style", help="Style image (or give --teacher).")),
+        param("data", str, typer.Option(..., "--data", help="Folder of training photos, or a Hugging Face dataset id.")),
+        param("teacher", Optional[str], typer.Option(None, help=(
+            "Distil this trained fast model (name or path) into a narrower, faster one of --width; no style image."))),
+        *config_params(FastTrainConfig),
+        *run_params("fast"),
+    ]
+
+    def body(v: dict[str, Any]) -> None:
+        from ..data import CropSampler
+        from ..engines.fast import FastTask, distill_task, stylize_padded
+        from ..images import load_image
+        from ..io import sha256_file
+        from ..training import init_distributed
+
+        style, teacher = v["style"], v["teacher"]
+        if (style is None) == (teacher is None):
+            raise NSTError("give either --style (train from a style image) or --teacher (distil a trained model)")
+        cfg = config_from(FastTrainConfig, v)
+        cfg.validate()
+        name = style.stem if style is not None else f"{Path(teacher).stem}_w{cfg.width}"
+        out = model_output(v["output"], "fast", name)
+        dev, rank, world = init_distributed(device_for(v["device"]))
+        sampler = CropSampler(v["data"], cfg.size, rank=rank, world_size=world)
+        if rank == 0 and not v["quiet"]:
+            typer.echo(f"{len(sampler)} training images on rank 0 ({sampler.skipped} unreadable, skipped); "
+                       f"world size {world}", err=True)
+        if teacher is not None:
+            task = distill_task(cfg, teacher, sampler, dev)
+        else:
+            task = FastTask(cfg, load_image(style, cfg.style_size), sampler, dev, style_sha256=sha256_file(style),
+                            style_name=style.stem)
+        train(task, out, task.cfg, v, rank, "train-fast", stylize_padded)
+
+    return command(params, body, "Train a feed-forward network for one style (Johnson et al. 2016), or distil one. "
+                                 "Works under torchrun.")
+
+
+def train_adain_command():
+    params = [
+        param("content", str, typer.Option(..., "--content", help="Folder of content photos, or a Hugging Face dataset id.")),
+        param("style", str, typer.Option(..., "--style", help="Folder of style images, or a Hugging Face dataset id.")),
+        *config_params(AdaINTrainConfig),
+        *run_params("adain"),
+        param("val_style", Optional[Path], typer.Option(
+            None, help=f"Style image of the preview (default: the built-in {SAMPLE_STYLE_NAME}).")),
+    ]
+
+    def body(v: dict[str, Any]) -> None:
+        from ..data import CropSampler
+        from ..engines.adain import AdaINConfig, AdaINEngine, AdaINTask
+        from ..images import load_image
+        from ..resources import sample_style
+        from ..training import init_distributed
+
+        cfg = config_from(AdaINTrainConfig, v)
+        cfg.validate()
+        out = model_output(v["output"], "adain", "decoder")
+        dev, rank, world = init_distributed(device_for(v["device"]))
+        cs = CropSampler(v["content"], cfg.size, rank=rank, world_size=world)
+        ss = CropSampler(v["style"], cfg.size, rank=rank, world_size=world)
+        if rank == 0 and not v["quiet"]:
+            typer.echo(f"{len(cs)} content and {len(ss)} style images on rank 0 "
+                       f"({cs.skipped + ss.skipped} unreadable, skipped); world size {world}", err=True)
+        task = AdaINTask(cfg, cs, ss, dev)
+        val_style = load_image(v["val_style"] or sample_style(), 512).to(dev)
+        render = lambda model, x: AdaINEngine(AdaINConfig(), decoder=model, vgg=task.vgg).stylize(x, val_style)
+        train(task, out, cfg, v, rank, "train-adain", render, lr_decay=cfg.lr_decay)
+
+    return command(params, body, "Train an AdaIN decoder (Huang & Belongie 2017). Works under torchrun.")
+
+
+def add_train_commands(app: typer.Typer) -> None:
+    app.command("train-fast")(train_fast_command())
+    app.command("train-adain")(train_adain_command())

@@ -1,0 +1,102 @@
+"""Engine and training configs: frozen dataclasses whose fields carry their help text.
+
+A field made with :func:`option` is user-settable: the CLI derives one command-line option from it
+(``size`` → ``--size``), and ``nst compare --set size=256`` sets the same field by the same name.
+The help text is written once, here in the config; the default once, as the field's default.
+Values typed on a command line or in ``--set`` are converted by the field's declared type
+(:func:`coerce`), so ``content_layers=relu3_1,relu4_2`` becomes a tuple of names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from dataclasses import Field
+from typing import Any, Mapping
+
+from .errors import NSTError
+
+HELP = "help"
+
+
+def option(default: Any, help: str, **extra: Any) -> Any:
+    """A user-settable config field: its default and its one help text (``short="-m"``: a short CLI flag too)."""
+    return dataclasses.field(default=default, metadata={HELP: help, **extra})
+
+
+def settable_fields(cls: type) -> list[Field]:
+    """The fields of a config class a user may set (those made with :func:`option`), in order."""
+    return [f for f in dataclasses.fields(cls) if HELP in f.metadata]
+
+
+@functools.lru_cache(maxsize=None)
+def field_types(cls: type) -> dict[str, Any]:
+    """Each field's resolved type (the configs use postponed annotations)."""
+    return typing.get_type_hints(cls)
+
+
+def unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    """``X | None`` → (X, True); anything else → (tp, False)."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return (rest[0] if len(rest) == 1 else tp), True
+    return tp, False
+
+
+def is_tuple(tp: Any) -> bool:
+    return typing.get_origin(unwrap_optional(tp)[0]) is tuple
+
+
+def _scalar(text: str, tp: Any, name: str) -> Any:
+    text = text.strip()
+    try:
+        if tp is bool:
+            low = text.lower()
+            if low in ("true", "yes", "1", "on"):
+                return True
+            if low in ("false", "no", "0", "off"):
+                return False
+            raise ValueError
+        if tp is int:
+            return int(text)
+        if tp is float:
+            return float(text)
+    except ValueError:
+        raise NSTError(f"{name.replace('_', '-')} must be {'true or false' if tp is bool else 'a number'}, not '{text}'") from None
+    return text
+
+
+def coerce(cls: type, name: str, value: Any) -> Any:
+    """Convert a typed-in value (a string, or a value already of the right kind) to field ``name``'s type."""
+    tp, optional = unwrap_optional(field_types(cls)[name])
+    if value is None:
+        return None
+    if isinstance(value, str) and optional and value.strip().lower() in ("", "none", "default"):
+        return None
+    if typing.get_origin(tp) is tuple:
+        item = typing.get_args(tp)[0]
+        parts = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(_scalar(str(p), item, name) for p in parts if str(p).strip())
+    if isinstance(value, str):
+        return _scalar(value, tp, name)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def build_config(cls: type, values: Mapping[str, Any], base: Any | None = None) -> Any:
+    """``cls`` (or ``base`` replaced) with ``values`` coerced by field type; unknown names are refused."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise NSTError(f"{cls.__name__} has no option {', '.join(unknown)}")
+    typed = {k: coerce(cls, k, v) for k, v in values.items()}
+    return dataclasses.replace(base, **typed) if base is not None else cls(**typed)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A config as JSON-able values (tuples become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}

@@ -1,0 +1,36 @@
+"""Data that travels inside the package: the shipped models and the sample images.
+
+Both are found through ``importlib.resources``, so they work from any working directory and in any
+install mode (editable, wheel, ``pip install .``). The models live in the repository's top-level
+``models/`` folder, which the build maps into the package as ``nst_toolkit.models``.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+SAMPLE_CONTENT_NAME = "machu_picchu.jpg"
+SAMPLE_STYLE_NAME = "great_wave.jpg"
+
+
+def _as_path(package: str, *parts: str) -> Path:
+    return Path(str(resources.files(package).joinpath(*parts)))
+
+
+def shipped_models_dir() -> Path:
+    """The folder holding the shipped models, one subfolder per engine (``fast/``, ``adain/``)."""
+    return _as_path("nst_toolkit.models")
+
+
+def sample(name: str) -> Path:
+    """A built-in sample image by file name."""
+    return _as_path("nst_toolkit", "samples", name)
+
+
+def sample_content() -> Path:
+    return sample(SAMPLE_CONTENT_NAME)
+
+
+def sample_style() -> Path:
+    return sample(SAMPLE_STYLE_NAME)
