@@ -147,6 +147,35 @@ def init_seeded(model: nn.Module, seed: int) -> nn.Module:
     return model
 
 
+def _stages(net: TransformerNet) -> tuple[list[tuple[nn.Conv2d, nn.InstanceNorm2d | None]], list[ResidualBlock], int]:
+    """The network read by structure, not by index: (conv, norm) stages in order, the residual
+    blocks, and how many stages come before the blocks (the last of those writes the residual stream)."""
+    stages: list[tuple[nn.Conv2d, nn.InstanceNorm2d | None]] = []
+    blocks: list[ResidualBlock] = []
+    before = None
+    for m in net.net:
+        if isinstance(m, ResidualBlock):
+            blocks.append(m)
+            before = len(stages) if before is None else before
+        elif isinstance(m, (ConvLayer, UpsampleConv)):
+            stages.append((_conv(m), None))
+        elif isinstance(m, nn.InstanceNorm2d):
+            stages[-1] = (stages[-1][0], m)
+    return stages, blocks, len(stages) if before is None else before
+
+
+def _conv(m: nn.Module) -> nn.Conv2d:
+    if isinstance(m, UpsampleConv):
+        m = m.conv
+    return next(c for c in m.modules() if isinstance(c, nn.Conv2d))
+
+
+def _block_parts(block: ResidualBlock) -> tuple[nn.Conv2d, nn.InstanceNorm2d, nn.Conv2d, nn.InstanceNorm2d]:
+    convs = [_conv(m) for m in block.body if isinstance(m, ConvLayer)]
+    norms = [m for m in block.body if isinstance(m, nn.InstanceNorm2d)]
+    return convs[0], norms[0], convs[1], norms[1]
+
+
 def slim_transformer(net: TransformerNet, width: int) -> TransformerNet:
     """A narrower TransformerNet made from ``net`` by keeping its most important channels.
 
@@ -160,13 +189,8 @@ def slim_transformer(net: TransformerNet, width: int) -> TransformerNet:
     if not 0 < width <= net.width:
         raise ValueError(f"slim width must be in 1..{net.width}, not {width}")
     small = TransformerNet(width, net.n_res)
-    big_mods, small_mods = list(net.net), list(small.net)
-    res = [i for i, m in enumerate(big_mods) if isinstance(m, ResidualBlock)]
-
-    def conv(m: nn.Module) -> nn.Conv2d:
-        if isinstance(m, UpsampleConv):
-            m = m.conv
-        return m[1] if isinstance(m, ConvLayer) else m
+    big_stages, big_blocks, n_pre = _stages(net)
+    small_stages, small_blocks, _ = _stages(small)
 
     def score(norm: nn.InstanceNorm2d, *readers: nn.Conv2d) -> Tensor:
         use = sum(r.weight.detach().square().sum(dim=(0, 2, 3)) for r in readers).sqrt()
@@ -175,46 +199,46 @@ def slim_transformer(net: TransformerNet, width: int) -> TransformerNet:
     def keep(s: Tensor, k: int) -> Tensor:
         return s.topk(k).indices.sort().values
 
-    # Where each channel group is produced (conv, norm) and read (next convs), in module indices.
-    first, down1, down2 = 0, 3, 6
-    up1, up2, last = res[-1] + 1, res[-1] + 4, len(big_mods) - 1
-    w1, w2, w3 = width, 2 * width, 4 * width
-    k_a = keep(score(big_mods[1], conv(big_mods[down1])), w1)
-    k_b = keep(score(big_mods[4], conv(big_mods[down2])), w2)
-    stream = score(big_mods[7], *[conv(big_mods[i].body[0]) for i in res], conv(big_mods[up1]))
-    for i in res:  # a block's output norm writes into the stream too
-        stream = stream + score(big_mods[i].body[4], conv(big_mods[up1]))
-    k_s = keep(stream, w3)
-    k_inner = [keep(score(big_mods[i].body[1], conv(big_mods[i].body[3])), w3) for i in res]
-    k_u1 = keep(score(big_mods[up1 + 1], conv(big_mods[up2])), w2)
-    k_u2 = keep(score(big_mods[up2 + 1], conv(big_mods[last])), w1)
-    everything = torch.arange(3)
+    # Channels kept at each stage's output: a stage is read by the next stage's conv, except the
+    # stream (the last stage before the blocks, and every block's output), read by every block and
+    # by the first stage after them. The last stage (RGB out) keeps all three channels.
+    stream_stage = n_pre - 1
+    block_parts = [_block_parts(b) for b in big_blocks]
+    kept: list[Tensor] = []
+    for i, (conv, norm) in enumerate(big_stages):
+        k = small_stages[i][0].out_channels
+        if norm is None:
+            kept.append(torch.arange(conv.out_channels))
+        elif i == stream_stage:
+            after = big_stages[n_pre][0]
+            stream = score(norm, *[p[0] for p in block_parts], after)
+            for p in block_parts:  # a block's output norm writes into the stream too
+                stream = stream + score(p[3], after)
+            kept.append(keep(stream, k))
+        else:
+            kept.append(keep(score(norm, big_stages[i + 1][0]), k))
+    inner = [keep(score(p[1], p[2]), _block_parts(sb)[1].num_features) for p, sb in zip(block_parts, small_blocks)]
 
-    def copy_conv(dst: nn.Module, src: nn.Module, out_idx: Tensor, in_idx: Tensor) -> None:
-        d, s = conv(dst), conv(src)
-        d.weight.copy_(s.weight[out_idx][:, in_idx])
-        d.bias.copy_(s.bias[out_idx])
+    def copy_conv(dst: nn.Conv2d, src: nn.Conv2d, out_idx: Tensor, in_idx: Tensor) -> None:
+        dst.weight.copy_(src.weight[out_idx][:, in_idx])
+        dst.bias.copy_(src.bias[out_idx])
 
     def copy_norm(dst: nn.InstanceNorm2d, src: nn.InstanceNorm2d, idx: Tensor) -> None:
         dst.weight.copy_(src.weight[idx])
         dst.bias.copy_(src.bias[idx])
 
     with torch.no_grad():
-        copy_conv(small_mods[first], big_mods[first], k_a, everything)
-        copy_norm(small_mods[1], big_mods[1], k_a)
-        copy_conv(small_mods[down1], big_mods[down1], k_b, k_a)
-        copy_norm(small_mods[4], big_mods[4], k_b)
-        copy_conv(small_mods[down2], big_mods[down2], k_s, k_b)
-        copy_norm(small_mods[7], big_mods[7], k_s)
-        for i, inner in zip(res, k_inner):
-            sb, bb = small_mods[i].body, big_mods[i].body
-            copy_conv(sb[0], bb[0], inner, k_s)
-            copy_norm(sb[1], bb[1], inner)
-            copy_conv(sb[3], bb[3], k_s, inner)
-            copy_norm(sb[4], bb[4], k_s)
-        copy_conv(small_mods[up1], big_mods[up1], k_u1, k_s)
-        copy_norm(small_mods[up1 + 1], big_mods[up1 + 1], k_u1)
-        copy_conv(small_mods[up2], big_mods[up2], k_u2, k_u1)
-        copy_norm(small_mods[up2 + 1], big_mods[up2 + 1], k_u2)
-        copy_conv(small_mods[last], big_mods[last], everything, k_u2)
+        reads = torch.arange(3)  # the RGB input
+        for i, ((sc, sn), (bc, bn)) in enumerate(zip(small_stages, big_stages)):
+            copy_conv(sc, bc, kept[i], reads)
+            if bn is not None:
+                copy_norm(sn, bn, kept[i])
+            reads = kept[i]
+            if i == stream_stage:
+                for sb, parts, keep_inner in zip(small_blocks, block_parts, inner):
+                    s0, sn0, s1, sn1 = _block_parts(sb)
+                    copy_conv(s0, parts[0], keep_inner, reads)
+                    copy_norm(sn0, parts[1], keep_inner)
+                    copy_conv(s1, parts[2], reads, keep_inner)
+                    copy_norm(sn1, parts[3], reads)
     return small
