@@ -1,0 +1,66 @@
+"""The wheel carries every shipped model and the samples; a non-editable install finds them from anywhere."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    src = tmp_path_factory.mktemp("src")  # a copy: setuptools writes build/ and *.egg-info beside the sources
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    for name in ("nst_toolkit", "models"):
+        shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.run"))
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(out), str(src)], capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0 and "No module named pip" in proc.stderr:  # pragma: no cover
+        pytest.skip("pip is not available to build a wheel")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (whl,) = out.glob("nst_toolkit-*.whl")
+    return whl
+
+
+def test_wheel_contains_every_shipped_model_and_sample(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = sorted(p.relative_to(REPO / "models").as_posix() for p in (REPO / "models").glob("*/*.safetensors"))
+    assert shipped, "no shipped models in the checkout"
+    for rel in shipped:
+        assert f"nst_toolkit/models/{rel}" in names, rel
+    assert "nst_toolkit/models/README.md" in names  # provenance travels with the weights
+    for sample in ("machu_picchu.jpg", "great_wave.jpg", "ATTRIBUTION.md"):
+        assert f"nst_toolkit/samples/{sample}" in names
+
+
+def test_installed_wheel_runs_shipped_models_from_another_folder(wheel, tmp_path, photo, painting):
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile", "--target", str(target),
+                    str(wheel)], check=True, capture_output=True, timeout=300)
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(target)}
+
+    def nst(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "nst_toolkit", *args], cwd=work, env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    where = subprocess.run([sys.executable, "-c", "import nst_toolkit; print(nst_toolkit.__file__)"], cwd=work, env=env,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert where.startswith(str(target)), where  # the installed copy, not the checkout
+    r = nst("adain", str(photo), str(painting), "-o", "a.png", "--size", "64", "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = nst("fast", str(photo), "--model", "great_wave_w12", "-o", "f.png", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert (work / "a.png").is_file() and (work / "f.png").is_file()
+    r = nst("models")
+    assert r.returncode == 0 and str(target) in r.stdout and "great_wave_w12" in r.stdout
