@@ -263,21 +263,14 @@ def train_to_file(
     task: TrainingTask,
     out: str | Path,
     *,
-    steps: int,
-    lr: float,
-    lr_decay: float = 0.0,
-    batch_size: int = 1,
-    checkpoint_every: int = 0,
     resume: bool = False,
-    max_seconds: float | None = None,
-    init_from: str | Path | None = None,
-    max_grad_norm: float | None = None,
-    on_step: Callable[[TrainStep], None] | None = None,
     preview: Callable[[nn.Module, Path], None] | None = None,
+    **fit_options: Any,
 ) -> int:
     """Train ``task`` with checkpoints and previews in OUT.run/, then write the model file ``out`` (rank 0).
 
-    ``resume`` continues from OUT.run/checkpoint.safetensors, which must exist. Returns the step reached.
+    ``resume`` continues from OUT.run/checkpoint.safetensors, which must exist; ``fit_options`` are
+    :func:`fit`'s (steps, lr, schedule, time budget, …). Returns the step reached.
     """
     out = Path(out)
     run_dir = run_dir_for(out)
@@ -290,9 +283,7 @@ def train_to_file(
             preview(model, run_dir / f"preview_{step:06d}.jpg")
 
     t0 = time.perf_counter()
-    reached = fit(task, checkpoint=ckpt, steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size,
-                  checkpoint_every=checkpoint_every, resume=resume, on_step=on_step, on_checkpoint=on_checkpoint,
-                  max_seconds=max_seconds, init_from=init_from, max_grad_norm=max_grad_norm)
+    reached = fit(task, checkpoint=ckpt, resume=resume, on_checkpoint=on_checkpoint, **fit_options)
     if is_main_process():
         finalize(ckpt, out, task.engine, {"wall_seconds_last_session": round(time.perf_counter() - t0, 1)})
     return reached
