@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from pathlib import Path
@@ -30,56 +31,188 @@ def save_checkpoint(path: str | Path, tensors: Mapping[str, Tensor], metadata: M
     return atomic_write(path, lambda tmp: save_file(flat, str(tmp), metadata=header))
 
 
-def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The metadata of a checkpoint, read from the safetensors header alone (no tensors loaded)."""
+# What a checkpoint may declare, checked before anything is built or allocated.
+FLOAT_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}  # safetensors dtype → bytes per element
+MAX_HEADER = 100_000_000  # bytes of JSON header
+MAX_WEIGHT = 1e4  # |w| beyond this is an exploded network (shipped models stay below 2)
+
+
+def _int_in(lo: int, hi: int) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: type(v) is int and lo <= v <= hi), f"an integer in {lo}..{hi}"
+
+
+def _number_in(lo: float, hi: float) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: type(v) in (int, float) and lo < v <= hi), f"a number in ({lo:g}, {hi:g}]"  # NaN compares False
+
+
+def _ints_in(n: int, lo: int, hi: int) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: isinstance(v, list) and len(v) == n and all(type(x) is int and lo <= x <= hi for x in v),
+            f"{n} integers in {lo}..{hi}")
+
+
+# Known architectures: each field's check and what it must be. Bounds keep any net built from a
+# file at a sane size (TransformerNet width 256 with 32 blocks is already ~0.6 G parameters).
+ARCHITECTURES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
+    "TransformerNet": {"width": _int_in(1, 256), "n_res": _int_in(0, 32)},
+    "AdaINDecoder": {"feature_scale": _number_in(0.0, 1e3)},
+    "LightAdaIN": {"widths": _ints_in(4, 1, 1024)},
+}
+
+
+# Metadata fields the toolkit reads back, and the JSON type each must have where present.
+META_TYPES: dict[str, type] = {"engine": str, "step": int, "architecture": dict, "encoder": dict, "optimizer": dict,
+                               "style_name": str, "style_sha256": str}
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number", type(None): "null"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a hostile file must not flood the error line."""
+    r = repr(value)
+    return r if len(r) <= limit else r[: limit - 1] + "…"
+
+
+def _check_entry(path: Path, name: str, entry: Any, data_len: int) -> None:
+    """One tensor entry of a safetensors header: a float dtype, a shape, offsets inside the file that fit both."""
+    def bad(why: str) -> WeightsError:
+        return WeightsError(f"{path}: tensor {_short(name)} {why}")
+
+    if not isinstance(entry, dict):
+        raise bad("has no dtype/shape/data_offsets entry")
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if not isinstance(dtype, str) or dtype not in FLOAT_DTYPES:
+        raise bad(f"has dtype {_short(dtype)}; checkpoints hold float tensors ({', '.join(FLOAT_DTYPES)})")
+    if not (isinstance(shape, list) and len(shape) <= 8 and all(type(d) is int and d >= 0 for d in shape)):
+        raise bad(f"has a malformed shape {_short(shape)}")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
+            and 0 <= offsets[0] <= offsets[1] <= data_len):
+        raise bad(f"lies outside the file's {data_len} data bytes (truncated file or malformed data_offsets)")
+    if offsets[1] - offsets[0] != math.prod(shape) * FLOAT_DTYPES[dtype]:
+        raise bad(f"declares shape {_short(shape)} but holds {offsets[1] - offsets[0]} bytes")
+
+
+def _read_header(path: str | Path) -> tuple[dict[str, dict], dict[str, Any]]:
+    """(tensor entries, nst metadata) of a checkpoint from its header alone, every field checked."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such checkpoint")
+    not_ours = f"{path}: not a safetensors checkpoint (pickled .pth files are refused)"
+    size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(8)
         if len(head) < 8:
             raise WeightsError(f"{path}: not a safetensors checkpoint (too short)")
         (n,) = struct.unpack("<Q", head)
-        if n <= 1 or n > 100_000_000:
-            raise WeightsError(f"{path}: not a safetensors checkpoint (pickled .pth files are refused)")
+        if n <= 1 or n > MAX_HEADER:
+            raise WeightsError(not_ours)
+        if n > size - 8:
+            raise WeightsError(f"{path}: truncated file (its header alone needs {n} bytes, the file has {size})")
         try:
             header = json.loads(f.read(n))
-            meta = json.loads(header.get("__metadata__", {}).get(META_KEY, "null"))
-        except (ValueError, UnicodeDecodeError):
-            raise WeightsError(f"{path}: not a safetensors checkpoint (pickled .pth files are refused)") from None
-    if not isinstance(meta, dict):
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise WeightsError(not_ours) from None
+    if not isinstance(header, dict):
+        raise WeightsError(f"{path}: safetensors header is a JSON {_json_kind(header)}, not an object")
+    raw = header.pop("__metadata__", {})
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise WeightsError(f"{path}: safetensors __metadata__ must map names to strings")
+    for name, entry in header.items():
+        _check_entry(path, name, entry, size - 8 - n)
+    if META_KEY not in raw:
         raise WeightsError(f"{path}: safetensors file without nst metadata; not a checkpoint of this toolkit")
-    return meta
+    try:
+        meta = json.loads(raw[META_KEY])
+    except (ValueError, RecursionError):
+        raise WeightsError(f"{path}: its nst metadata is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise WeightsError(f"{path}: its nst metadata is a JSON {_json_kind(meta)}, not an object")
+    for key, kind in META_TYPES.items():
+        if key in meta and type(meta[key]) is not kind:
+            raise WeightsError(f"{path}: metadata {key} must be a JSON {_json_kind(kind())}, not {_short(meta[key])}")
+    if meta.get("step", 0) < 0:
+        raise WeightsError(f"{path}: metadata step is negative")
+    if not isinstance(meta.get("encoder", {}).get("weights", ""), str):
+        raise WeightsError(f"{path}: metadata encoder.weights is not a string")
+    return header, meta
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The metadata of a checkpoint, read from the safetensors header alone (no tensors loaded).
+
+    The whole header is checked first (see :func:`_read_header`); any flaw is a WeightsError naming the file.
+    """
+    return _read_header(path)[1]
+
+
+def check_architecture(meta: Mapping[str, Any], path: str | Path) -> dict[str, Any]:
+    """The metadata's ``architecture``, checked against :data:`ARCHITECTURES` (fields, types, ranges)."""
+    spec = meta.get("architecture")
+    name = spec.get("arch") if isinstance(spec, dict) else None
+    if not isinstance(name, str) or name not in ARCHITECTURES:
+        raise WeightsError(f"{path}: unknown architecture {_short(name)} (known: {', '.join(ARCHITECTURES)})")
+    fields = ARCHITECTURES[name]
+    unknown = sorted(set(spec) - set(fields) - {"arch"})
+    if unknown:
+        raise WeightsError(f"{path}: architecture {name} has unknown field {_short(unknown[0])}")
+    for key, (ok, what) in fields.items():
+        if key not in spec:
+            raise WeightsError(f"{path}: architecture {name} lacks its {key}")
+        if not ok(spec[key]):
+            raise WeightsError(f"{path}: architecture {name}: {key} must be {what}, not {_short(spec[key])}")
+    return dict(spec)
+
+
+def _check_engine(path: str | Path, meta: Mapping[str, Any], engine: str | None) -> None:
+    if engine is not None and meta.get("engine") != engine:
+        raise WeightsError(f"{path} is a {_short(meta.get('engine'))} checkpoint, not a '{engine}' one")
+
+
+def _check_layout(path: str | Path, shapes: Mapping[str, Sequence[int]], expected: Mapping[str, Tensor]) -> None:
+    """Exactly the tensor names of ``expected``, each with its shape."""
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
+    if missing or unexpected:
+        raise WeightsError(
+            f"{path} does not fit this architecture: {len(missing)} missing and {len(unexpected)} unexpected tensors"
+            + (f" (first missing: {missing[0]})" if missing else f" (first unexpected: {_short(unexpected[0])})")
+        )
+    for k, shape in shapes.items():
+        if tuple(expected[k].shape) != tuple(shape):
+            raise WeightsError(f"{path}: tensor {k} has shape {tuple(shape)}, the network expects {tuple(expected[k].shape)}")
+
+
+def _check_values(path: str | Path, tensors: Mapping[str, Tensor], bound: float | None = None) -> None:
+    """Finite values, and when ``bound`` is given none beyond ±bound."""
+    for k, v in tensors.items():
+        if not bool(torch.isfinite(v).all()):
+            raise WeightsError(f"{path}: tensor {k} holds NaN or infinite values")
+        if bound is not None and v.numel() and float(v.abs().max()) > bound:
+            raise WeightsError(f"{path}: tensor {k} holds values up to {float(v.abs().max()):.3g}, "
+                               f"beyond ±{bound:g} (exploded weights)")
 
 
 def load_checkpoint(path: str | Path, engine: str | None = None) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """Return (tensors, metadata); refuses files of another engine with a clear message."""
+    """Return (tensors, metadata); refuses files of another engine, malformed headers and non-finite tensors."""
     from safetensors.torch import load_file
 
-    meta = read_metadata(path)
-    if engine is not None and meta.get("engine") != engine:
-        raise WeightsError(f"{path} is a '{meta.get('engine')}' checkpoint, not a '{engine}' one")
+    _, meta = _read_header(path)
+    _check_engine(path, meta, engine)
     try:
         tensors = load_file(str(path))
     except Exception as e:
         raise WeightsError(f"{path}: corrupt checkpoint ({type(e).__name__})") from None
+    _check_values(path, tensors)
     return tensors, meta
 
 
 def load_into(module: nn.Module, tensors: Mapping[str, Tensor], path: str | Path, prefix: str = "model.") -> None:
-    """Strictly load the ``prefix``-ed tensors into ``module``; a mismatch is one clear line."""
+    """Strictly load the ``prefix``-ed tensors into ``module``; a mismatch or an exploded weight is one clear line."""
     state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise WeightsError(
-            f"{path} does not fit this architecture: {len(missing)} missing and {len(unexpected)} unexpected tensors"
-            + (f" (first missing: {missing[0]})" if missing else "")
-        )
-    for k, v in state.items():
-        if expected[k].shape != v.shape:
-            raise WeightsError(f"{path}: tensor {k} has shape {tuple(v.shape)}, the network expects {tuple(expected[k].shape)}")
+    _check_layout(path, {k: v.shape for k, v in state.items()}, module.state_dict())
+    _check_values(path, state, MAX_WEIGHT)
     module.load_state_dict(state, strict=True)
 
 
@@ -97,15 +230,59 @@ def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], di
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
-def restore_optimizer(opt: torch.optim.Optimizer, tensors: Mapping[str, Tensor], info: Mapping[str, Any]) -> None:
+ADAM_MOMENTS = ("exp_avg", "exp_avg_sq")  # what torch.optim.Adam (train_model's optimiser) keeps per parameter, with its step
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, tensors: Mapping[str, Tensor], info: Any, *,
+                      require_state: bool = False, source: str | Path = "checkpoint") -> None:
+    """Put the state split off by :func:`optimizer_tensors` back into ``opt``, an Adam over the same parameters.
+
+    Checked first, so a damaged checkpoint is one WeightsError and never a failure at the first step:
+    the parameter groups must equal ``opt``'s own (the learning rate aside: the loop sets it), and each
+    parameter's state is absent (allowed unless ``require_state``: a run saved before its first step)
+    or complete, with moments of the parameter's shape.
+    """
+    def damaged(why: str) -> WeightsError:
+        return WeightsError(f"{source}: optimizer state {why}; cannot resume")
+
+    own = json.loads(json.dumps(opt.state_dict()["param_groups"]))
+    groups = info.get("param_groups") if isinstance(info, Mapping) else None
+    if not isinstance(groups, list) or len(groups) != len(own) or not all(isinstance(g, dict) for g in groups):
+        raise damaged("is missing or its parameter groups are malformed")
+    for g, mine in zip(groups, own):
+        if g.get("params") != mine["params"] or any(k in g and g[k] != v for k, v in mine.items() if k != "lr"):
+            raise damaged("has parameter groups of another optimiser")
+    params = [p for group in opt.param_groups for p in group["params"]]
     state: dict[int, dict[str, Any]] = {}
     for key, v in tensors.items():
         if key.startswith("optim."):
-            _, pid, name = key.split(".", 2)
-            state.setdefault(int(pid), {})[name] = v
-    for pid, rest in info.get("scalars", {}).items():
+            parts = key.split(".", 2)
+            if len(parts) != 3 or not parts[1].isdecimal() or int(parts[1]) >= len(params):
+                raise damaged(f"has a stray tensor {_short(key)}")
+            state.setdefault(int(parts[1]), {})[parts[2]] = v
+    scalars = info.get("scalars", {})
+    if not isinstance(scalars, dict) or not all(
+            k.isdecimal() and int(k) < len(params) and isinstance(rest, dict) for k, rest in scalars.items()):
+        raise damaged("has malformed scalars")
+    for pid, rest in scalars.items():
         state.setdefault(int(pid), {}).update(rest)
-    opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+    for pid, p in enumerate(params):
+        st = state.get(pid, {})
+        if not st and not require_state:
+            continue
+        step = st.get("step")
+        if isinstance(step, Tensor):
+            step = float(step) if step.numel() == 1 else None
+        if type(step) not in (int, float) or not 0 <= step < math.inf:
+            raise damaged(f"of parameter {pid} has no valid step")
+        for k in ADAM_MOMENTS:
+            v = st.get(k)
+            if not isinstance(v, Tensor) or v.shape != p.shape:
+                raise damaged(f"of parameter {pid} lacks {k} of shape {tuple(p.shape)}")
+    try:
+        opt.load_state_dict({"state": state, "param_groups": groups})
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as e:
+        raise damaged(f"does not load ({type(e).__name__})") from None
 
 
 def user_models_dir(engine: str) -> Path:
@@ -147,11 +324,23 @@ def resolve_model_file(name_or_path: str, dirs: Sequence[Path], what: str) -> Pa
 
 def load_model(path: str | Path, engine: str, arch: str, build: Callable[[dict[str, Any]], nn.Module]
                ) -> tuple[nn.Module, dict[str, Any]]:
-    """Load an ``engine`` checkpoint whose architecture is ``arch``; ``build(architecture)`` makes the net."""
-    tensors, meta = load_checkpoint(path, engine)
-    spec = meta.get("architecture") or {}
-    if spec.get("arch") != arch:
-        raise WeightsError(f"{path}: unknown architecture {spec.get('arch')!r}, expected {arch}")
+    """Load an ``engine`` checkpoint whose architecture is ``arch``; ``build(architecture)`` makes the net.
+
+    Header, architecture (:data:`ARCHITECTURES`) and tensor names and shapes are checked before any
+    tensor is read or any weight allocated (the layout comes from the net built on the meta device);
+    the values must be finite and within ±:data:`MAX_WEIGHT`.
+    """
+    entries, meta = _read_header(path)
+    _check_engine(path, meta, engine)
+    spec = check_architecture(meta, path)
+    if spec["arch"] != arch:
+        raise WeightsError(f"{path}: architecture {spec['arch']} is not the {engine} engine's {arch}")
+    with torch.device("meta"):
+        layout = build(spec).state_dict()
+    # A model file holds model.* tensors only; a training checkpoint adds optim.* ones (not loaded here).
+    shapes = {k.removeprefix("model."): e["shape"] for k, e in entries.items() if not k.startswith("optim.")}
+    _check_layout(path, shapes, layout)
+    tensors, _ = load_checkpoint(path, engine)
     net = build(spec)
     load_into(net, tensors, path)
     return net.eval(), meta
@@ -171,6 +360,7 @@ def describe_models() -> list[str]:
         for where, p in model_files(spec.model_kind):
             try:
                 m = read_metadata(p)
+                check_architecture(m, p)
             except NSTError as e:
                 rows.append(f"{spec.name:6} {where:8} {p.stem:28} unreadable: {e}")
                 continue

@@ -52,6 +52,8 @@ def open_image(path: str | Path) -> Image.Image:
             img.load()
             img = ImageOps.exif_transpose(img) or img
             img.load()
+            if img.mode == "F" and not np.isfinite(np.asarray(img)).all():
+                raise ImageError(f"{path}: float image holds NaN or infinite pixels")
             return img.copy() if img.mode != "P" else img.convert("RGBA")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"{path}: image is too large (decompression bomb?)") from None
@@ -88,6 +90,8 @@ def load_image(path: str | Path, size: int | None = None, min_side: int = MIN_SI
     if size is not None and size <= 0:
         raise ImageError(f"size must be positive, not {size}")
     image = pil_to_tensor(open_image(path))
+    if not bool(torch.isfinite(image).all()):
+        raise ImageError(f"{path}: image holds non-finite pixel values")
     check_min_size(image, str(path), min_side)
     if size is not None:
         image = resize_longest(image, size)

@@ -242,3 +242,69 @@ def slim_transformer(net: TransformerNet, width: int) -> TransformerNet:
                     copy_conv(s1, parts[2], reads, keep_inner)
                     copy_norm(sn1, parts[3], reads)
     return small
+
+
+class LightEncoder(nn.Module):
+    """A small VGG-shaped encoder for AdaIN: widths (c1, c2, c3, c4) instead of VGG-19's (64, 128, 256, 512),
+    two convolutions per block instead of up to four, down to 1/8 of the input like relu4_1.
+
+    Trained by distillation (``engines.adain.LightAdaINTask``): its features, mapped by a 1×1
+    ``embed`` convolution, approximate VGG-19's relu4_1 (Wang et al. 2020, "Collaborative
+    Distillation", linear embedding loss). ``embed`` is used in training only.
+    """
+
+    MULTIPLE = 8
+
+    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256), vgg_channels: int = 512):
+        super().__init__()
+        c1, c2, c3, c4 = widths
+        self.widths = tuple(widths)
+        self.net = nn.Sequential(
+            ConvLayer(3, c1, 3), nn.ReLU(), ConvLayer(c1, c1, 3), nn.ReLU(), nn.MaxPool2d(2),
+            ConvLayer(c1, c2, 3), nn.ReLU(), ConvLayer(c2, c2, 3), nn.ReLU(), nn.MaxPool2d(2),
+            ConvLayer(c2, c3, 3), nn.ReLU(), ConvLayer(c3, c3, 3), nn.ReLU(), nn.MaxPool2d(2),
+            ConvLayer(c3, c4, 3), nn.ReLU(),
+        )
+        self.embed = nn.Conv2d(c4, vgg_channels, 1)
+
+    def forward(self, image: Tensor) -> Tensor:
+        return self.net(image - 0.5)
+
+
+class LightDecoder(nn.Module):
+    """The mirror of :class:`LightEncoder`: reflection-padded convolutions and nearest upsampling."""
+
+    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256)):
+        super().__init__()
+        c1, c2, c3, c4 = widths
+        up = lambda: nn.Upsample(scale_factor=2.0, mode="nearest")
+        self.net = nn.Sequential(
+            ConvLayer(c4, c3, 3), nn.ReLU(), up(),
+            ConvLayer(c3, c3, 3), nn.ReLU(), ConvLayer(c3, c2, 3), nn.ReLU(), up(),
+            ConvLayer(c2, c2, 3), nn.ReLU(), ConvLayer(c2, c1, 3), nn.ReLU(), up(),
+            ConvLayer(c1, c1, 3), nn.ReLU(), ConvLayer(c1, 3, 3),
+        )
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.net(features) + 0.5
+
+
+class LightAdaIN(nn.Module):
+    """Encoder and decoder of the light AdaIN model, saved and loaded together."""
+
+    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256)):
+        super().__init__()
+        self.widths = tuple(int(w) for w in widths)
+        self.encoder = LightEncoder(self.widths)
+        self.decoder = LightDecoder(self.widths)
+
+    def architecture(self) -> dict:
+        return {"arch": "LightAdaIN", "widths": list(self.widths)}
+
+    def forward(self, content: Tensor, style: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Training pass: (stylised at alpha 1, reconstructed content, content features)."""
+        from .losses import adain, mean_std
+
+        fc = self.encoder(content)
+        fs = self.encoder(style)
+        return self.decoder(adain(fc, *mean_std(fs))), self.decoder(fc), fc

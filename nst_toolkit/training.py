@@ -19,7 +19,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from .checkpoints import optimizer_tensors, restore_optimizer
-from .errors import DivergedError, NSTError
+from .errors import DivergedError, NSTError, WeightsError
 
 
 @dataclass(frozen=True)
@@ -67,17 +67,19 @@ def train_model(
     save: Callable[[int, nn.Module, torch.optim.Optimizer], None] | None = None,
     max_seconds: float | None = None,
     max_grad_norm: float | None = None,
+    resume_from: str | Path = "checkpoint",
 ) -> torch.optim.Optimizer:
     """Minimise ``sum(loss_fn(model, step).values())`` for steps ``start_step`` … ``steps - 1``.
 
     ``save(step, model, optimizer)`` is called on rank 0 every ``checkpoint_every`` steps, at the
     end, and on Ctrl-C (then KeyboardInterrupt is re-raised). ``resume`` is (tensors, optimizer
-    info) from a training checkpoint. ``max_seconds`` ends the run early (and saves) once this
+    info) from a training checkpoint (``resume_from`` names it in errors: a damaged optimiser state is
+    a WeightsError before the first step). ``max_seconds`` ends the run early (and saves) once this
     process has trained that long. Returns the optimiser.
     """
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     if resume is not None:
-        restore_optimizer(opt, resume[0], resume[1])
+        restore_optimizer(opt, resume[0], resume[1], require_state=start_step > 0, source=resume_from)
     rank, world = rank_and_world()
     net: nn.Module = model
     if world > 1:
@@ -188,7 +190,11 @@ def fit(
 
     if resume and checkpoint.is_file():
         tensors, meta = load(checkpoint)
-        start = int(meta["step"])
+        start = meta.get("step")
+        if type(start) is not int or start < 0:
+            raise WeightsError(f"{checkpoint}: its step must be a non-negative integer; cannot resume")
+        if not isinstance(meta.get("optimizer"), dict):
+            raise WeightsError(f"{checkpoint}: no optimizer state; cannot resume")
         resume_state = (tensors, meta["optimizer"])
     elif init_from is not None:
         load(Path(init_from))
@@ -205,7 +211,7 @@ def fit(
     train_model(
         task.model, task.loss_fn, steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size,
         start_step=start, resume=resume_state, on_step=on_step, checkpoint_every=checkpoint_every, save=save,
-        max_seconds=max_seconds, max_grad_norm=max_grad_norm,
+        max_seconds=max_seconds, max_grad_norm=max_grad_norm, resume_from=checkpoint,
     )
     return max(reached, start)
 

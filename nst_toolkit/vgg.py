@@ -145,7 +145,10 @@ def _load_torchvision() -> dict[str, Tensor]:
 
 
 def _load_local(path: Path) -> dict[str, Tensor]:
-    """A local torchvision-format VGG-19 state_dict (.safetensors, or .pth read with weights_only)."""
+    """A local torchvision-format VGG-19 state_dict (.safetensors, or .pth read with weights_only).
+
+    Checked against the VGG-19 layout (names, shapes, finite float tensors) before anything uses it.
+    """
     if not path.is_file():
         raise WeightsError(f"VGG-19 weight file {path} does not exist")
     try:
@@ -160,9 +163,29 @@ def _load_local(path: Path) -> dict[str, Tensor]:
     if not isinstance(state, Mapping):
         raise WeightsError(f"{path} does not hold a state_dict")
     # Accept both a whole torchvision VGG-19 (features.N.*) and its features module alone (N.*).
-    if any(k.startswith("features.") for k in state):
-        state = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
-    return dict(state)
+    if any(str(k).startswith("features.") for k in state):
+        state = {k[len("features."):]: v for k, v in state.items() if str(k).startswith("features.")}
+    return _check_vgg_state(path, dict(state))
+
+
+def _check_vgg_state(path: Path, state: dict) -> dict[str, Tensor]:
+    """Every entry a finite float tensor with a VGG-19 ``features`` name and shape (a subset is allowed)."""
+    with torch.device("meta"):
+        layout = build_features().state_dict()
+    if not state:
+        raise WeightsError(f"{path} holds no VGG-19 weights")
+    for k, v in state.items():
+        if k not in layout:
+            raise WeightsError(f"{path} is not a VGG-19 state_dict: unexpected entry {repr(k)[:40]} "
+                               "(expected 0.weight … 34.bias, optionally prefixed features.)")
+        if not isinstance(v, Tensor) or not v.is_floating_point():
+            raise WeightsError(f"{path}: VGG-19 entry {k} is not a float tensor")
+        if v.shape != layout[k].shape:
+            raise WeightsError(f"VGG-19 weights '{path}' do not fit the network: tensor {k} has shape "
+                               f"{tuple(v.shape)}, expected {tuple(layout[k].shape)}")
+        if not bool(torch.isfinite(v).all()):
+            raise WeightsError(f"{path}: VGG-19 tensor {k} holds NaN or infinite values")
+    return state
 
 
 @functools.lru_cache(maxsize=4)

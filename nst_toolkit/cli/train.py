@@ -31,6 +31,13 @@ def run_params(engine: str) -> list:
     ]
 
 
+def quiet_datasets() -> None:
+    """The `datasets` library draws its own bars while it indexes a folder; this command reports the data itself."""
+    from datasets.utils.logging import disable_progress_bar
+
+    disable_progress_bar()
+
+
 def model_output(output: Optional[Path], engine: str, default_name: str) -> Path:
     """The model file to write: -o, else the user's models dir; checked before any training."""
     from ..images import check_writable_dir
@@ -94,6 +101,7 @@ def train_fast_command():
         name = style.stem if style is not None else f"{Path(teacher).stem}_w{cfg.width}"
         out = model_output(v["output"], "fast", name)
         dev, rank, world = init_distributed(device_for(v["device"]))
+        quiet_datasets()
         sampler = CropSampler(v["data"], cfg.size, rank=rank, world_size=world)
         if rank == 0 and not v["quiet"]:
             typer.echo(f"{len(sampler)} training images on rank 0 ({sampler.skipped} unreadable, skipped); "
@@ -121,7 +129,7 @@ def train_adain_command():
 
     def body(v: dict[str, Any]) -> None:
         from ..data import CropSampler
-        from ..engines.adain import AdaINConfig, AdaINEngine, AdaINTask
+        from ..engines.adain import AdaINConfig, AdaINEngine, training_task
         from ..images import load_image
         from ..resources import sample_style
         from ..training import init_distributed
@@ -130,12 +138,13 @@ def train_adain_command():
         cfg.validate()
         out = model_output(v["output"], "adain", "decoder")
         dev, rank, world = init_distributed(device_for(v["device"]))
+        quiet_datasets()
         cs = CropSampler(v["content"], cfg.size, rank=rank, world_size=world)
         ss = CropSampler(v["style"], cfg.size, rank=rank, world_size=world)
         if rank == 0 and not v["quiet"]:
             typer.echo(f"{len(cs)} content and {len(ss)} style images on rank 0 "
                        f"({cs.skipped + ss.skipped} unreadable, skipped); world size {world}", err=True)
-        task = AdaINTask(cfg, cs, ss, dev)
+        task = training_task(cfg, cs, ss, dev)
         val_style = load_image(v["val_style"] or sample_style(), 512).to(dev)
         render = lambda model, x: AdaINEngine(AdaINConfig(), decoder=model, vgg=task.vgg).stylize(x, val_style)
         train(task, out, cfg, v, rank, "train-adain", render, lr_decay=cfg.lr_decay)

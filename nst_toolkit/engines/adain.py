@@ -15,20 +15,21 @@ from ..checkpoints import load_model, model_dirs, resolve_model_file
 from ..data import CropSampler
 from ..errors import NSTError
 from ..images import resize_longest
-from ..io import check_finite_output, run_padded
-from ..nets import AdaINDecoder, init_seeded
+from ..io import check_finite_output, run_padded, sha256_file
+from ..nets import AdaINDecoder, LightAdaIN, init_seeded
 from ..optimize import Step
 from ..options import option, to_dict
 from ..styles import StyleSet, StylesLike, as_style_set, blend_weights, check_image_tensor, prepare_mask
 from ..training import TrainingTask
 from ..vgg import VGGFeatures, shared_or_new
-from .base import EngineBase, check_non_negative, check_positive, require_styles, target_scale
+from .base import EngineBase, check_choice, check_non_negative, check_positive, require_styles, target_scale
 from .registry import EngineSpec, register
 
 ENGINE = "adain"
 ENCODER_LAYER = "relu4_1"  # paper, sec. 6.1
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # paper, sec. 6.2
 MULTIPLE = 8  # three poolings before relu4_1
+ARCHS = ("vgg", "light")
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,24 @@ class AdaINTrainConfig:
     checkpoint_every: int = option(1000, "Write a checkpoint and a preview every N steps (0: only at the end).")
     # The decoder only fits the encoder it was trained with.
     vgg_weights: str = option("bundled", "VGG-19 encoder weights: bundled | torchvision | a file.")
+    # --- the light model (issue #12): a small encoder and decoder distilled from a trained VGG-19 model ---
+    arch: str = option("vgg", "vgg: VGG-19 encoder and a trained decoder (the paper) | "
+                              "light: a small encoder and decoder distilled from --teacher.")
+    teacher: str = option("default", "For --arch light: the VGG-19 AdaIN model to distil (name or path).")
+    widths: tuple[int, ...] = option((16, 32, 64, 256), "For --arch light: channels of the encoder's four blocks.")
+    # Distillation, reconstruction and embedding terms are each relative (L1 on [0, 1] pixels; the
+    # embedding MSE divided by its target's mean square), so weights near 1 balance them.
+    reconstruct_weight: float = option(1.0, "For --arch light: weight of decoding the content back (alpha 0).")
+    embed_weight: float = option(0.5, "For --arch light: weight of matching VGG-19 relu4_1 through a 1x1 embedding.")
 
     def validate(self) -> None:
         check_positive(size=self.size, batch_size=self.batch_size, steps=self.steps, lr=self.lr)
         check_non_negative(style_weight=self.style_weight, warmup_steps=self.warmup_steps, lr_decay=self.lr_decay,
-                           pixel_weight=self.pixel_weight, checkpoint_every=self.checkpoint_every)
+                           pixel_weight=self.pixel_weight, checkpoint_every=self.checkpoint_every,
+                           reconstruct_weight=self.reconstruct_weight, embed_weight=self.embed_weight)
+        check_choice("arch", self.arch, ARCHS)
+        if len(self.widths) != 4 or any(not 1 <= w <= 1024 for w in self.widths):
+            raise NSTError(f"widths must be four channel counts in 1..1024, not {self.widths}")
 
     def to_dict(self) -> dict:
         return to_dict(self)
@@ -130,6 +144,74 @@ class AdaINTask(TrainingTask):
         }
 
 
+class LightAdaINTask(TrainingTask):
+    """Distil a trained VGG-19 AdaIN model (the teacher) into :class:`~nst_toolkit.nets.LightAdaIN`.
+
+    Per step, for a batch of content and style crops:
+
+    * ``distill``: L1 between the student's stylisation (AdaIN in its own feature space, alpha 1)
+      and the teacher's, clamped to [0, 1] — the teacher only runs forward;
+    * ``reconstruct``: L1 between the student's decoded content (alpha 0) and the content itself,
+      so ``--alpha 0`` gives back the photo (the teacher's own decoder inverts its encoder poorly);
+    * ``embed``: the student's features through a 1×1 convolution against VGG-19 relu4_1
+      (Wang et al. 2020's linear embedding), so its feature statistics carry what VGG's do.
+    """
+
+    engine = ENGINE
+
+    def __init__(self, cfg: AdaINTrainConfig, content: CropSampler, style: CropSampler, device: torch.device):
+        cfg.validate()
+        self.cfg, self.content, self.style, self.device = cfg, content, style, device
+        teacher_path = resolve_decoder(cfg.teacher)
+        teacher, self.teacher_meta = load_adain(teacher_path)
+        if not isinstance(teacher, AdaINDecoder):
+            raise NSTError(f"{teacher_path}: the teacher must be a VGG-19 AdaIN model, not a light one")
+        self.teacher = teacher.to(device).eval().requires_grad_(False)
+        self.teacher_sha256 = sha256_file(teacher_path)
+        weights = self.teacher_meta.get("encoder", {}).get("weights", "bundled")
+        self.vgg = VGGFeatures([ENCODER_LAYER], weights).to(device)
+        self.model = init_seeded(LightAdaIN(tuple(cfg.widths)), cfg.seed).to(device)
+
+    def loss_fn(self, net: nn.Module, step: int) -> Mapping[str, Tensor]:
+        cfg = self.cfg
+        c = self.content.batch(cfg.batch_size, cfg.seed, step).to(self.device)
+        s = self.style.batch(cfg.batch_size, cfg.seed + 1, step).to(self.device)
+        with torch.no_grad():
+            fc_t = self.vgg(c, [ENCODER_LAYER])[ENCODER_LAYER]
+            fs_t = self.vgg(s, [ENCODER_LAYER])[ENCODER_LAYER]
+            target = self.teacher(losses.adain(fc_t, *losses.mean_std(fs_t))).clamp(0, 1)
+        y, rec, fc = net(c, s)
+        model = net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
+        embedded = model.encoder.embed(fc)
+        return {
+            "distill": (y - target).abs().mean(),
+            "reconstruct": cfg.reconstruct_weight * (rec - c).abs().mean(),
+            "embed": cfg.embed_weight * F.mse_loss(embedded, fc_t) / target_scale(fc_t),
+        }
+
+    def metadata(self, step: int) -> dict[str, Any]:
+        t = self.teacher_meta
+        return {
+            "engine": ENGINE,
+            "architecture": self.model.architecture(),
+            "training": {**self.cfg.to_dict(), "method": "distillation"},
+            "distilled_from": {"sha256": self.teacher_sha256, "architecture": t.get("architecture"), "step": t.get("step")},
+            "step": step,
+            "data": {
+                "content": self.content.source, "content_images": len(self.content), "content_skipped": self.content.skipped,
+                "style": self.style.source, "style_images": len(self.style), "style_skipped": self.style.skipped,
+            },
+        }
+
+
+def training_task(cfg: AdaINTrainConfig, content: CropSampler, style: CropSampler, device: torch.device) -> TrainingTask:
+    """The task ``cfg.arch`` asks for: the paper's decoder training, or distillation into the light model."""
+    cfg.validate()
+    if cfg.arch == "light":
+        return LightAdaINTask(cfg, content, style, device)
+    return AdaINTask(cfg, content, style, device)
+
+
 def resolve_decoder(name_or_path: str) -> Path:
     """A shipped or local decoder name, or a file path → the file."""
     return resolve_model_file(name_or_path, model_dirs(ENGINE), "AdaIN decoder")
@@ -139,31 +221,53 @@ def load_decoder(path: str | Path) -> tuple[AdaINDecoder, dict[str, Any]]:
     return load_model(path, ENGINE, "AdaINDecoder", lambda a: AdaINDecoder(float(a.get("feature_scale", 0.01))))
 
 
+def load_adain(path: str | Path) -> tuple[AdaINDecoder | LightAdaIN, dict[str, Any]]:
+    """A VGG-19 AdaIN decoder or a light AdaIN model, by the architecture its metadata names."""
+    from ..checkpoints import read_metadata
+
+    spec = read_metadata(path).get("architecture")
+    if isinstance(spec, dict) and spec.get("arch") == "LightAdaIN":
+        return load_model(path, ENGINE, "LightAdaIN", lambda a: LightAdaIN(tuple(int(w) for w in a["widths"])))
+    return load_decoder(path)
+
+
 class AdaINEngine(EngineBase):
     """Encoder (shared VGG-19 to relu4_1) → AdaIN → trained decoder. Style statistics can be computed once."""
 
     name = ENGINE
 
-    def __init__(self, config: AdaINConfig = AdaINConfig(), decoder: AdaINDecoder | None = None,
+    def __init__(self, config: AdaINConfig = AdaINConfig(), decoder: AdaINDecoder | LightAdaIN | None = None,
                  vgg: VGGFeatures | None = None):
         config.validate()
         self.config = config
         if decoder is None:
-            decoder, self.meta = load_decoder(resolve_decoder(config.model))
-            weights = self.meta.get("encoder", {}).get("weights", "bundled")
+            decoder, self.meta = load_adain(resolve_decoder(config.model))
         else:
-            self.meta, weights = {}, "bundled"
-        self.decoder = decoder.eval()
-        self.vgg = shared_or_new(vgg, [ENCODER_LAYER], weights)
+            self.meta = {}
+        decoder.eval()
+        self.light = decoder if isinstance(decoder, LightAdaIN) else None
+        if self.light is not None:  # its own small encoder: no VGG-19 at all
+            self.decoder, self.vgg = self.light.decoder, None
+        else:
+            self.decoder = decoder
+            self.vgg = shared_or_new(vgg, [ENCODER_LAYER], self.meta.get("encoder", {}).get("weights", "bundled"))
+
+    def to(self, device: torch.device) -> "AdaINEngine":
+        for m in (self.vgg, self.light, self.decoder):
+            if m is not None:
+                m.to(device)
+        return self
 
     def encode(self, image: Tensor) -> Tensor:
+        if self.light is not None:
+            return self.light.encoder(image)
         return self.vgg(image, [ENCODER_LAYER])[ENCODER_LAYER]
 
     @torch.no_grad()
     def style_stats(self, style: Tensor) -> tuple[Tensor, Tensor]:
         """(mean, std) of a style image's relu4_1 features, as given (no resizing, no colour change)."""
         check_image_tensor(style, "style")
-        self.vgg.to(style.device)
+        self.to(style.device)
         return losses.mean_std(self.encode(style))
 
     def encode_styles(self, styles: StyleSet) -> list[tuple[Tensor, Tensor]]:
@@ -188,8 +292,7 @@ class AdaINEngine(EngineBase):
         if not stats:
             raise NSTError("at least one style is needed")
         cfg = self.config
-        self.vgg.to(content.device)
-        self.decoder.to(content.device)
+        self.to(content.device)
         m = prepare_mask(mask, content) if mask is not None else None
         if m is not None and len(stats) != 2:
             raise NSTError(f"a mask needs exactly two styles (foreground, background), got {len(stats)}")

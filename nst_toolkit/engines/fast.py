@@ -56,6 +56,8 @@ class FastTrainConfig:
         validate_layers(self.style_layers)
         check_positive(size=self.size, batch_size=self.batch_size, steps=self.steps, lr=self.lr, width=self.width,
                        n_res=self.n_res, style_size=self.style_size)
+        if self.width > 256 or self.n_res > 32:  # what a model file may declare (checkpoints.ARCHITECTURES)
+            raise NSTError(f"width must be at most 256 and n-res at most 32, not {self.width} and {self.n_res}")
         check_non_negative(content_weight=self.content_weight, style_weight=self.style_weight, tv_weight=self.tv_weight,
                            checkpoint_every=self.checkpoint_every)
 
