@@ -145,3 +145,53 @@ def test_cli_train_adain(tmp_path, photo_folder, photo, painting):
                             "--val-image", str(photo), "--val-style", str(painting)])
     assert r.exit_code == 0, r.output
     assert read_metadata(out)["step"] == 3
+
+
+# ---------------------------------------------------------------- the light model (issue #12)
+
+
+def test_light_model_shapes_and_adain_statistics():
+    from nst_toolkit.nets import LightAdaIN
+
+    net = LightAdaIN((4, 8, 8, 16)).eval()
+    c, s = torch.rand(1, 3, 64, 72), torch.rand(1, 3, 48, 40)
+    with torch.no_grad():
+        fc, fs = net.encoder(c), net.encoder(s)
+        assert fc.shape == (1, 16, 8, 9) and net.encoder.embed(fc).shape == (1, 512, 8, 9)
+        assert net.decoder(fc).shape == c.shape
+        t = losses.adain(fc, *losses.mean_std(fs))
+    mu, sd = losses.mean_std(fs)
+    tm, ts = losses.mean_std(t)
+    live = losses.mean_std(fc)[1] > 1e-3
+    assert torch.allclose(tm[live], mu[live], atol=1e-4) and torch.allclose(ts[live], sd[live], rtol=1e-2, atol=1e-3)
+
+
+def test_light_model_round_trip_alpha_zero_and_training(tmp_path, photo_folder):
+    from nst_toolkit.engines.adain import LightAdaINTask, load_adain
+    from nst_toolkit.nets import LightAdaIN
+
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    for i in range(3):
+        make_photo(64, 64, 40 + i).save(styles / f"s{i}.png")
+    cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), size=32, batch_size=2, steps=12, lr=3e-3)
+    task = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
+    probe = lambda: float(sum(task.loss_fn(task.model, 10_000).values()))
+    with torch.no_grad():
+        before = probe()
+    ck = tmp_path / "light.safetensors"
+    fit(task, checkpoint=ck, steps=cfg.steps, lr=cfg.lr, batch_size=2)
+    with torch.no_grad():
+        after = probe()
+    assert after < before
+    net, meta = load_adain(ck)
+    assert isinstance(net, LightAdaIN) and meta["architecture"] == {"arch": "LightAdaIN", "widths": [4, 8, 8, 16]}
+    assert meta["distilled_from"]["sha256"] and meta["training"]["method"] == "distillation"
+    for a, b in zip(task.model.state_dict().values(), net.state_dict().values()):
+        assert torch.equal(a, b)
+    eng = AdaINEngine(AdaINConfig(model=str(ck), alpha=0.0))
+    assert eng.vgg is None  # the light model needs no VGG-19
+    c, s = torch.rand(1, 3, 40, 48), torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        decoded = net.decoder(net.encoder(c)).clamp(0, 1)
+    assert torch.allclose(eng.stylize(c, s), decoded, atol=1e-5)
