@@ -1,7 +1,7 @@
 """The `nst` command line: parses options, picks devices, seeds and paths, prints. One module per group:
 
 * :mod:`.engines` — one command per registered engine (gatys, improved, fast, adain, …);
-* :mod:`.train` — train-fast, train-adain;  :mod:`.compare` — compare, demo;
+* :mod:`.video` — video;  :mod:`.train` — train-fast, train-adain;  :mod:`.compare` — compare, demo;
 * :mod:`.inspect` — eval, features;  :mod:`.models` — models, export-fast.
 """
 
@@ -19,6 +19,7 @@ def build_app() -> typer.Typer:
     from .inspect import add_inspect_commands
     from .models import add_model_commands
     from .train import add_train_commands
+    from .video import add_video_commands
 
     app = typer.Typer(
         help="Neural style transfer: gatys, improved, fast (feed-forward) and adain engines on one VGG-19 core.",
@@ -34,6 +35,7 @@ def build_app() -> typer.Typer:
             raise typer.Exit(0)
 
     add_engine_commands(app)
+    add_video_commands(app)
     add_train_commands(app)
     add_compare_commands(app)
     add_inspect_commands(app)

@@ -1,0 +1,98 @@
+"""`nst video`: stylise a clip frame by frame with any one-pass engine (fast, adain, …)."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+from ..errors import NSTError
+from ..options import build_config, settable_fields
+from .common import ProgressBar, command, device_for, device_param, param, parse_floats, quiet_param
+from .params import config_params
+
+
+def engine_option_params(specs) -> list[inspect.Parameter]:
+    """The options of every one-pass engine, once each, defaulting to 'the chosen engine's default'."""
+    seen: dict[str, inspect.Parameter] = {}
+    for spec in specs:
+        for p in config_params(spec.config):
+            if p.name not in seen:
+                opt = p.default
+                opt.default = None  # None: the engine's own default
+                opt.help = opt.help if "default" in opt.help else f"{opt.help} (default: the engine's)"
+                seen[p.name] = p.replace(annotation=Optional[p.annotation] if p.annotation is not bool else Optional[bool])
+    return list(seen.values())
+
+
+def video_command():
+    from .. import engines
+
+    one_pass = [s for s in engines.specs() if s.kind == "one-pass"]
+    params = [
+        param("input", Path, typer.Argument(..., help="Video file (mp4, mov, mkv, webm, avi, …), animated GIF or folder of frames.")),
+        param("output", Path, typer.Option(..., "-o", "--output", help="Output .mp4/.mov/.mkv/.webm/.gif, or a folder for PNG frames.")),
+        param("engine", str, typer.Option("fast", help=f"One-pass engine: {' | '.join(s.name for s in one_pass)}.")),
+        param("style_opt", Optional[List[Path]], typer.Option(None, "--style", help="Style image (repeatable; engines that take styles).")),
+        param("style_weights", Optional[str], typer.Option(None, help="Blend weights of several styles, summing to 1.")),
+        param("stabilize", float, typer.Option(0.8, help=(
+            "How much of the previous stylised frame is kept where the scene stands still (0: off, below 1)."))),
+        param("fps", Optional[float], typer.Option(None, help="Frame rate of a folder of frames (default 24).")),
+        *engine_option_params(one_pass),
+        device_param(),
+        quiet_param(),
+    ]
+
+    def body(v: dict[str, Any]) -> None:
+        import torch
+
+        from ..images import load_image
+        from ..styles import StyleSet
+        from ..video import ClipWriter, Stabilizer, open_clip, resize_frame
+
+        spec = engines.get(v["engine"])
+        if spec.kind != "one-pass":
+            raise NSTError(f"nst video takes a one-pass engine ({', '.join(s.name for s in one_pass)}), not {spec.name}")
+        names = {f.name for f in settable_fields(spec.config)}
+        given = {k: val for k, val in v.items() if k in names and val is not None}
+        stray = sorted(k for s in one_pass for k in {f.name for f in settable_fields(s.config)}
+                       if k not in names and v.get(k) is not None)
+        if stray:
+            raise NSTError(f"--{stray[0].replace('_', '-')} is not an option of the {spec.name} engine")
+        cfg = build_config(spec.config, given)
+        if hasattr(cfg, "validate"):
+            cfg.validate()
+        ClipWriter.check(v["output"])
+        stabilizer = Stabilizer(v["stabilize"])
+        dev = device_for(v["device"])
+        paths = list(v["style_opt"] or [])
+        if spec.style_images:
+            if not paths:
+                raise NSTError(f"{spec.name} needs a style image: --style PAINTING")
+            styles = StyleSet.create([load_image(p) for p in paths], parse_floats(v["style_weights"], "style-weights"))
+        elif paths:
+            raise NSTError(f"the {spec.name} engine takes no style images (its style is in the model)")
+        else:
+            styles = StyleSet.none()
+        info, frames = open_clip(v["input"], v["fps"])
+        run = engines.build(spec.name, cfg).bind(styles.to(dev))
+        size = getattr(cfg, "size", None)
+        with ProgressBar(info.frames, f"video {spec.name}", enabled=not v["quiet"], unit="frame") as bar, \
+                ClipWriter(v["output"], info.fps, audio_from=info.source if info.audio else None) as writer:
+            with torch.inference_mode():
+                for i, frame in enumerate(frames):
+                    x = resize_frame(frame, size).to(dev)
+                    writer.write(stabilizer(x, run(x)).cpu())
+                    bar.update(i + 1)
+        if not v["quiet"]:
+            typer.echo(f"wrote {v['output']}: {writer.count} frames at {float(info.fps):.3g} fps"
+                       f"{' with audio' if info.audio and writer.kind not in ('gif', 'avi', 'folder') else ''}", err=True)
+
+    return command(params, body, "Stylise a video, an animated GIF or a folder of frames with a one-pass engine, "
+                                 "streaming frame by frame, keeping frame rate and audio, with flicker reduction.")
+
+
+def add_video_commands(app: typer.Typer) -> None:
+    app.command("video")(video_command())

@@ -1,0 +1,373 @@
+"""Video in and out, frame by frame, and temporal stabilisation of a stylised clip.
+
+Clips are read and written through PyAV (FFmpeg bundled in its wheel): any container FFmpeg reads
+(MP4, MOV, MKV, WebM, AVI, animated GIF, …), or a folder of frames. Frames stream one at a time,
+so memory does not grow with the clip's length. The output keeps the frame rate and the aspect
+ratio (sides rounded to even numbers, as H.264 needs) and the audio track (re-encoded to AAC, or
+Opus for WebM). It is written to a temporary file beside the output and renamed when complete:
+a failure never leaves a partial clip.
+
+Stabilisation (:class:`Stabilizer`): each stylised frame is blended with the previous stylised
+frame, moved by the camera's global shift (phase correlation of consecutive input frames), only
+where the input did not change after that shift. Where the scene moves, the new frame is taken
+as it is, so moving things leave no ghosts; where it stands still, the texture the network
+re-invents at every frame (flicker) is held steady.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .errors import NSTError
+from .images import IMAGE_SUFFIXES, list_images, load_image, save_image
+from .io import TMP_SUFFIX, stale_temporaries
+
+VIDEO_SUFFIXES = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi", ".gif": "gif"}
+DEFAULT_FPS = Fraction(24)
+
+
+class VideoError(NSTError):
+    """A clip that cannot be read or written."""
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    fps: Fraction
+    width: int
+    height: int
+    frames: int | None  # None when the container does not say
+    audio: bool
+    source: Path
+
+
+def _av():
+    try:
+        import av
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise VideoError("video needs the 'av' package (PyAV): pip install av") from None
+    return av
+
+
+def _frame_tensor(rgb: np.ndarray) -> Tensor:
+    return torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+
+
+def open_clip(path: str | Path, fps: float | None = None) -> tuple[ClipInfo, Iterator[Tensor]]:
+    """Information about a clip and an iterator over its frames (1×3×H×W float32 in [0, 1], CPU).
+
+    ``path`` is a video file, an animated GIF or a folder of frames (sorted by name; ``fps`` or 24).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(f"{path}: no such file or folder")
+    if path.is_dir():
+        files = list_images(path)
+        if not files:
+            raise VideoError(f"{path}: no frames (images) in this folder")
+        first = load_image(files[0], min_side=2)
+        info = ClipInfo(Fraction(fps).limit_denominator(1001) if fps else DEFAULT_FPS, first.shape[-1], first.shape[-2],
+                        len(files), False, path)
+        return info, (load_image(f, min_side=2) for f in files)
+    av = _av()
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise VideoError(f"{path}: not a video FFmpeg can read ({_why(e)})") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path}: has no video stream")
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate or (Fraction(fps) if fps else DEFAULT_FPS)
+    ctx = stream.codec_context
+    info = ClipInfo(Fraction(rate), ctx.width, ctx.height, stream.frames or None, bool(container.streams.audio), path)
+    if ctx.width <= 0 or ctx.height <= 0:
+        container.close()
+        raise VideoError(f"{path}: the video stream has no frame size")
+
+    def frames() -> Iterator[Tensor]:
+        try:
+            for frame in container.decode(stream):
+                yield _frame_tensor(frame.to_ndarray(format="rgb24"))
+        except av.error.FFmpegError as e:
+            raise VideoError(f"{path}: cannot decode the video ({_why(e)})") from None
+        finally:
+            container.close()
+
+    return info, frames()
+
+
+def _why(e: Exception) -> str:
+    text = str(getattr(e, "strerror", "") or e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:120]
+
+
+def output_kind(out: Path) -> str:
+    """'folder' (frames as PNG) for a path without a suffix, else the container format by suffix."""
+    if not out.suffix:
+        return "folder"
+    fmt = VIDEO_SUFFIXES.get(out.suffix.lower())
+    if fmt is None:
+        raise VideoError(f"{out}: unknown video format '{out.suffix}'; use {', '.join(sorted(VIDEO_SUFFIXES))} "
+                         "or a folder for PNG frames")
+    return fmt
+
+
+def even(n: int) -> int:
+    return max(2, n - n % 2)
+
+
+class ClipWriter:
+    """Writes frames to a video file (temporary file, renamed on success), a GIF, or a folder of PNGs.
+
+    Use as a context manager; on an exception the temporary file is removed and nothing appears.
+    """
+
+    def __init__(self, out: str | Path, fps: Fraction, audio_from: Path | None = None):
+        self.out, self.fps, self.audio_from = Path(out), Fraction(fps), audio_from
+        self.kind = output_kind(self.out)
+        self.count = 0
+        self.container = self.stream = self.audio = None
+        self.tmp = self.out.with_name(f".{self.out.name}.{os.getpid()}{TMP_SUFFIX}")
+
+    @staticmethod
+    def check(out: str | Path) -> None:
+        """Refuse an unknown format or an unwritable place before any work starts."""
+        from .images import check_writable_dir
+
+        out = Path(out)
+        check_writable_dir(out if output_kind(out) == "folder" else out.parent)
+
+    def __enter__(self) -> "ClipWriter":
+        self.check(self.out)
+        if self.kind == "folder":
+            self.out.mkdir(parents=True, exist_ok=True)
+        else:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            for stale in stale_temporaries(self.out):
+                stale.unlink(missing_ok=True)
+        return self
+
+    def _open(self, width: int, height: int) -> None:
+        av = _av()
+        self.container = av.open(str(self.tmp), "w", format=self.kind)
+        if self.kind == "gif":
+            self.stream = self.container.add_stream("gif", rate=self.fps)
+            self.stream.pix_fmt = "rgb8"
+        else:
+            codec = "libvpx-vp9" if self.kind == "webm" else "libx264"
+            if codec not in av.codecs_available:  # pragma: no cover - the PyAV wheel bundles both
+                codec = "mpeg4"
+            self.stream = self.container.add_stream(codec, rate=self.fps)
+            self.stream.pix_fmt = "yuv420p"
+            if codec == "libx264":
+                self.stream.options = {"crf": "18", "preset": "medium"}
+        self.stream.width, self.stream.height = width, height
+        self.audio = self._add_audio_stream()
+
+    def _add_audio_stream(self):
+        """The output's audio stream (added before the first packet is written), or None."""
+        av = _av()
+        if self.audio_from is None or self.kind in ("gif", "avi"):
+            return None
+        codec = "libopus" if self.kind == "webm" else "aac"
+        with av.open(str(self.audio_from)) as src:
+            if not src.streams.audio or codec not in av.codecs_available:
+                return None
+            ctx = src.streams.audio[0].codec_context
+            rate = 48000 if codec == "libopus" else (ctx.sample_rate or 48000)
+            layout = ctx.layout.name if ctx.layout and ctx.layout.nb_channels <= 2 else "stereo"
+        stream = self.container.add_stream(codec, rate=rate)
+        stream.layout = layout
+        return stream
+
+    def write(self, frame: Tensor) -> None:
+        self.count += 1
+        if self.kind == "folder":
+            save_image(frame, self.out / f"frame_{self.count:06d}.png")
+            return
+        av = _av()
+        h, w = frame.shape[-2:]
+        if self.container is None:
+            self._open(even(w), even(h))
+        rgb = (frame[0, :, : self.stream.height, : self.stream.width].clamp(0, 1) * 255 + 0.5).byte()
+        arr = rgb.permute(1, 2, 0).contiguous().numpy()
+        for packet in self.stream.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
+            self.container.mux(packet)
+
+    def _copy_audio(self) -> None:
+        """Decode the source's first audio stream and encode it into the output's audio stream."""
+        av = _av()
+        with av.open(str(self.audio_from)) as src:
+            for frame in src.decode(src.streams.audio[0]):
+                frame.pts = None
+                for packet in self.audio.encode(frame):
+                    self.container.mux(packet)
+        for packet in self.audio.encode():
+            self.container.mux(packet)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        av = _av()
+        if self.container is None:
+            if exc_type is None and self.kind != "folder":
+                raise VideoError("the clip has no frames")
+            return
+        try:
+            if exc_type is None:
+                for packet in self.stream.encode():
+                    self.container.mux(packet)
+                if self.audio is not None:
+                    self._copy_audio()
+            self.container.close()
+            if exc_type is None:
+                os.replace(self.tmp, self.out)
+        except (av.error.FFmpegError, ValueError) as e:
+            raise VideoError(f"{self.out}: cannot write the video ({_why(e)})") from None
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
+def resize_frame(frame: Tensor, size: int | None) -> Tensor:
+    """The longest side at ``size`` (no change when None), sides rounded to even numbers."""
+    from .images import resize_longest
+
+    if size is not None:
+        frame = resize_longest(frame, size)
+    h, w = frame.shape[-2:]
+    return frame[..., : even(h), : even(w)]
+
+
+# ---------------------------------------------------------------- stabilisation and flicker
+
+
+def _grey(x: Tensor) -> Tensor:
+    return (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
+
+
+def global_shift(prev: Tensor, cur: Tensor, max_shift: int = 64) -> tuple[int, int]:
+    """The integer (dy, dx) that moves ``prev`` onto ``cur`` best, by phase correlation of their greys."""
+    a, b = _grey(prev)[0, 0].double(), _grey(cur)[0, 0].double()
+    a, b = a - a.mean(), b - b.mean()
+    h, w = a.shape
+    win = torch.outer(torch.hann_window(h, periodic=False, dtype=torch.float64),
+                      torch.hann_window(w, periodic=False, dtype=torch.float64))
+    fa, fb = torch.fft.rfft2(a * win), torch.fft.rfft2(b * win)
+    cross = fb * fa.conj()
+    corr = torch.fft.irfft2(cross / cross.abs().clamp_min(1e-12), s=(h, w))
+    idx = int(corr.argmax())
+    dy, dx = divmod(idx, w)
+    dy = dy - h if dy > h // 2 else dy
+    dx = dx - w if dx > w // 2 else dx
+    if abs(dy) > max_shift or abs(dx) > max_shift or (dy, dx) == (0, 0):
+        return 0, 0
+
+    def error(shift: tuple[int, int]) -> float:  # the peak can belong to a small moving object: check it
+        moved, valid = shift_image(prev, *shift)
+        return float(((cur - moved).abs() * valid).sum() / (valid.sum() * 3).clamp_min(1))
+
+    return (dy, dx) if error((dy, dx)) < error((0, 0)) else (0, 0)
+
+
+def shift_image(x: Tensor, dy: int, dx: int) -> tuple[Tensor, Tensor]:
+    """``x`` moved by (dy, dx) and a 0/1 mask of where the moved image has content (N×1×H×W)."""
+    out = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
+    valid = torch.ones_like(x[:, :1])
+    h, w = x.shape[-2:]
+    if dy > 0:
+        valid[..., :dy, :] = 0
+    elif dy < 0:
+        valid[..., h + dy :, :] = 0
+    if dx > 0:
+        valid[..., :, :dx] = 0
+    elif dx < 0:
+        valid[..., :, w + dx :] = 0
+    return out, valid
+
+
+class Stabilizer:
+    """Motion-compensated, change-gated blending of consecutive stylised frames (see the module doc).
+
+    ``strength`` (0 … 1) is how much of the previous stylised frame is kept where the input stands
+    still; ``threshold`` is the input change (mean over a 5×5 window, 0 … 1 units) above which a
+    pixel counts as changed and takes the new frame alone. One instance per clip.
+    """
+
+    def __init__(self, strength: float = 0.8, threshold: float = 0.04):
+        if not 0.0 <= strength < 1.0:
+            raise NSTError(f"stabilize must lie in [0, 1), not {strength}")
+        self.strength, self.threshold = strength, threshold
+        self.prev_in: Tensor | None = None
+        self.prev_out: Tensor | None = None
+
+    def __call__(self, frame: Tensor, stylized: Tensor) -> Tensor:
+        if self.strength == 0 or self.prev_in is None or self.prev_in.shape != frame.shape:
+            out = stylized
+        else:
+            dy, dx = global_shift(self.prev_in, frame)
+            moved_in, valid = shift_image(self.prev_in, dy, dx)
+            moved_out, _ = shift_image(self.prev_out, dy, dx)
+            change = F.avg_pool2d((frame - moved_in).abs().mean(dim=1, keepdim=True), 5, 1, 2, count_include_pad=False)
+            keep = (1 - change / self.threshold).clamp(0, 1) * valid * self.strength
+            out = stylized + keep * (moved_out - stylized)
+        self.prev_in, self.prev_out = frame, out
+        return out
+
+
+def flicker(inputs: list[Tensor], outputs: list[Tensor], shifts: list[tuple[int, int]] | None = None) -> float:
+    """Mean absolute change between consecutive output frames over that of the input frames.
+
+    With ``shifts`` (the known camera motion from frame t−1 to t, e.g. of a synthetic pan), each
+    previous frame is moved first and only pixels present in both count: what remains is change
+    the motion does not explain.
+    """
+    num = den = 0.0
+    for t in range(1, len(outputs)):
+        dy, dx = shifts[t] if shifts else (0, 0)
+        po, valid = shift_image(outputs[t - 1], dy, dx)
+        pi, _ = shift_image(inputs[t - 1], dy, dx)
+        n = valid.sum().clamp_min(1) * 3
+        num += float(((outputs[t] - po).abs() * valid).sum() / n)
+        den += float(((inputs[t] - pi).abs() * valid).sum() / n)
+    return num / den if den > 0 else math.nan
+
+
+def synthetic_clip(photo: Tensor, kind: str, frames: int, size: tuple[int, int], noise: float = 1.5 / 255,
+                   seed: int = 0) -> tuple[list[Tensor], list[tuple[int, int]] | None]:
+    """A test clip made from a still photo: 'pan' (2 px per frame to the left), 'zoom' (1 % per frame) or
+    'still', each with sensor-like Gaussian noise. Returns the frames and, for a pan, the known shifts."""
+    g = torch.Generator().manual_seed(seed)
+    h, w = size
+    out, shifts = [], []
+    for t in range(frames):
+        if kind == "pan":
+            x0 = 2 * t
+            crop = photo[..., :h, x0 : x0 + w]
+            shifts.append((0, -2) if t else (0, 0))
+        elif kind == "zoom":
+            z = 1.0 + 0.01 * t
+            ch, cw = round(photo.shape[-2] / z), round(photo.shape[-1] / z)
+            y0, x0 = (photo.shape[-2] - ch) // 2, (photo.shape[-1] - cw) // 2
+            crop = F.interpolate(photo[..., y0 : y0 + ch, x0 : x0 + cw], size=(h, w), mode="bilinear",
+                                 align_corners=False, antialias=True)
+        elif kind == "still":
+            crop = photo[..., :h, :w]
+            shifts.append((0, 0))
+        else:
+            raise ValueError(f"unknown clip kind {kind!r}")
+        if crop.shape[-2:] != (h, w):
+            raise ValueError("the photo is too small for this clip")
+        out.append((crop + noise * torch.randn(crop.shape, generator=g)).clamp(0, 1))
+    return out, (shifts if kind != "zoom" else None)
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.suffix.lower() != ".gif"

@@ -1,0 +1,135 @@
+"""`nst video` on tiny generated clips: frames, rate and audio survive; errors are one line; stabilisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from nst_toolkit.cli import app
+from nst_toolkit.video import Stabilizer, flicker, global_shift, open_clip, shift_image, synthetic_clip
+
+av = pytest.importorskip("av")
+runner = CliRunner()
+
+
+def make_clip(path, frames=10, fps=12, size=(64, 48), audio=True):
+    w, h = size
+    rng = np.random.default_rng(0)
+    base = (rng.random((h, w + 2 * frames, 3)) * 255).astype(np.uint8)
+    out = av.open(str(path), "w")
+    vs = out.add_stream("libx264", rate=fps)
+    vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+    aus = None
+    if audio:
+        aus = out.add_stream("aac", rate=16000)
+        aus.layout = "mono"
+    for i in range(frames):
+        for p in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, 2 * i: 2 * i + w]), format="rgb24")):
+            out.mux(p)
+    for p in vs.encode():
+        out.mux(p)
+    if audio:
+        n = int(16000 * frames / fps)
+        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 16000)).astype(np.float32)[None]
+        for k in range(0, n, 1024):
+            f = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, k:k + 1024]), format="flt", layout="mono")
+            f.sample_rate = 16000
+            for p in aus.encode(f):
+                out.mux(p)
+        for p in aus.encode():
+            out.mux(p)
+    out.close()
+    return path
+
+
+def probe(path):
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        n = sum(1 for _ in c.decode(video=0))
+        return {"fps": float(v.average_rate), "frames": n, "size": (v.codec_context.width, v.codec_context.height),
+                "audio": bool(c.streams.audio)}
+
+
+@pytest.mark.parametrize("engine,extra", [("fast", ["--model", "great_wave_w12"]), ("adain", ["--style", "STYLE", "--size", "48"])])
+def test_video_round_trip_keeps_frames_rate_size_and_audio(tmp_path, painting, engine, extra):
+    src = make_clip(tmp_path / "in.mp4")
+    out = tmp_path / "out.mp4"
+    extra = [str(painting) if e == "STYLE" else e for e in extra]
+    r = runner.invoke(app, ["video", str(src), "-o", str(out), "--engine", engine, *extra, "--quiet"])
+    assert r.exit_code == 0, r.output
+    got, want = probe(out), probe(src)
+    assert got["frames"] == want["frames"] == 10 and got["fps"] == want["fps"] == 12
+    assert got["audio"] and (got["size"] == want["size"] if engine == "fast" else got["size"] == (48, 36))
+    assert not list(tmp_path.glob(".*nst-tmp"))
+
+
+def test_gif_and_frame_folders_in_and_out(tmp_path):
+    src = make_clip(tmp_path / "in.mp4", frames=6, audio=False)
+    gif = tmp_path / "out.gif"
+    assert runner.invoke(app, ["video", str(src), "-o", str(gif), "--model", "great_wave_w12", "-q"]).exit_code == 0
+    assert probe(gif)["frames"] == 6
+    frames = tmp_path / "frames"
+    r = runner.invoke(app, ["video", str(gif), "-o", str(frames), "--model", "great_wave_w12", "-q"])
+    assert r.exit_code == 0, r.output
+    assert len(list(frames.glob("frame_*.png"))) == 6
+    again = tmp_path / "again.mp4"
+    r = runner.invoke(app, ["video", str(frames), "-o", str(again), "--fps", "8", "--model", "great_wave_w12", "-q"])
+    assert r.exit_code == 0, r.output
+    assert probe(again)["frames"] == 6 and probe(again)["fps"] == 8
+
+
+@pytest.mark.parametrize("case,msg", [
+    ("garbage", "not a video FFmpeg can read"),
+    ("suffix", "unknown video format"),
+    ("unwritable", "not writable"),
+    ("engine", "one-pass engine"),
+    ("option", "not an option of the fast engine"),
+])
+def test_video_errors_are_one_line_and_leave_nothing(tmp_path, painting, case, msg):
+    src = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
+    if case == "garbage":
+        src = tmp_path / "bad.mp4"
+        src.write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video" * 10)
+    out = {"suffix": tmp_path / "out.xyz", "unwritable": tmp_path / "afile" / "out.mp4"}.get(case, tmp_path / "out.mp4")
+    if case == "unwritable":
+        (tmp_path / "afile").write_text("x")
+    extra = {"engine": ["--engine", "gatys"], "option": ["--alpha", "0.5"]}.get(case, [])
+    r = runner.invoke(app, ["video", str(src), "-o", str(out), "--model", "great_wave_w12", *extra])
+    assert r.exit_code == 2, r.output
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("nst: error:") and msg in lines[0], r.output
+    assert not out.exists() and not list(tmp_path.glob(".*nst-tmp"))
+
+
+def test_global_shift_and_flicker_with_known_motion():
+    g = torch.Generator().manual_seed(1)
+    img = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 80, 120, generator=g), 3, 1, 1)
+    moved, valid = shift_image(img, 3, -5)
+    assert global_shift(img, moved) == (3, -5)
+    assert valid[..., :3, :].sum() == 0 and valid[..., :, -5:].sum() == 0
+    frames, shifts = synthetic_clip(img, "pan", 5, (40, 60), noise=0.02)
+    assert flicker(frames, frames, shifts) == pytest.approx(1.0)
+    # Output equal to the input moved exactly with it: no unexplained change at all.
+    assert flicker(frames, [f * 0.5 for f in frames], shifts) == pytest.approx(0.5)
+
+
+def test_stabilizer_steadies_still_regions_without_ghosts():
+    g = torch.Generator().manual_seed(2)
+    background = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 48, 64, generator=g), 3, 1, 1)  # a still, textured scene
+    inputs, outputs, raw = [], [], []
+    stab = Stabilizer(0.8)
+    for t in range(8):
+        x = background.clone()
+        x[..., 10:20, 4 + 4 * t: 14 + 4 * t] = 1.0  # a white square moving right, 4 px per frame
+        y = x + 0.05 * torch.randn(x.shape, generator=g)  # a "stylised" frame: flickering texture
+        inputs.append(x)
+        raw.append(y)
+        outputs.append(stab(x, y))
+    still = (slice(None), slice(None), slice(30, 48), slice(None))  # rows the square never crosses
+    jitter = lambda seq: sum((a[still] - b[still]).abs().mean() for a, b in zip(seq[1:], seq)) / (len(seq) - 1)
+    assert jitter(outputs) < 0.5 * jitter(raw)  # the still background flickers less than half as much
+    last, prev_pos = outputs[-1], (slice(None), slice(None), slice(10, 20), slice(4 + 4 * 6, 8 + 4 * 6))
+    # Where the square was one frame ago (now background again) nothing of it remains: no ghost.
+    assert (last[prev_pos] - raw[-1][prev_pos]).abs().max() < 1e-6
