@@ -119,6 +119,7 @@ class ProgressBar:
         from tqdm import tqdm
 
         self.bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, disable=not enabled, file=sys.stderr)
+        self.started = False
 
     def __enter__(self) -> "ProgressBar":
         return self
@@ -129,6 +130,9 @@ class ProgressBar:
     def update(self, n: int, values: dict[str, float] | None = None, total: int | None = None) -> None:
         if total is not None:
             self.bar.total = total
+        if not self.started:  # a resumed run starts at its step: rate and ETA count this run's steps only
+            self.started = True
+            self.bar.initial = max(0, n - 1)
         self.bar.n = n
         if values:
             self.bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)

@@ -55,6 +55,12 @@ def train(task, out: Path, cfg, v: dict[str, Any], rank: int, what: str, render,
     from ..resources import sample_content
     from ..training import preview_renderer, run_dir_for, train_to_file
 
+    import signal
+
+    def terminate(signum, frame):  # `kill` (SIGTERM) saves a checkpoint like Ctrl-C does
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
     preview = None
     if rank == 0:
         val = load_image(v["val_image"] or sample_content(), 512).to(task.device)

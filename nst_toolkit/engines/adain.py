@@ -30,6 +30,7 @@ ENCODER_LAYER = "relu4_1"  # paper, sec. 6.1
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # paper, sec. 6.2
 MULTIPLE = 8  # three poolings before relu4_1
 ARCHS = ("vgg", "light")
+EMBED_SCALE = 0.01  # the light encoder's embedding predicts relu4_1 × this (the VGG decoder's feature_scale)
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ class LightAdaINTask(TrainingTask):
         y, rec, fc = net(c, s)
         model = net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
         embedded = model.encoder.embed(fc)
+        fc_t = fc_t * EMBED_SCALE  # Caffe-unit activations in the hundreds: near 1, so Adam's steps fit the 1×1 conv
         return {
             "distill": (y - target).abs().mean(),
             "reconstruct": cfg.reconstruct_weight * (rec - c).abs().mean(),
