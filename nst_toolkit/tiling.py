@@ -1,0 +1,141 @@
+"""Any-size images for the one-pass engines: overlapping tiles, feathered blending, shared statistics.
+
+A network's output at a pixel depends on the input within its receptive field, so a tile cut with
+a margin (``halo``) of real neighbouring pixels gives exactly the untiled output in its middle —
+provided every normalisation uses the *whole image's* statistics, not the tile's, and tile origins
+keep the network's pooling grid (a multiple of its stride). Each engine supplies those statistics
+(see ``FastEngine``/``AdaINEngine.tile_function``); this module cuts, runs and blends. Neighbouring
+tiles overlap by ``overlap`` pixels and are cross-faded there with linear ramps, which hides any
+remaining difference (e.g. statistics taken from a downscaled pass).
+
+Memory is bounded by the tile: one tile's activations plus the input and output images.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from .errors import NSTError
+
+
+def tile_spans(length: int, tile: int, overlap: int, multiple: int) -> list[tuple[int, int]]:
+    """[start, end) of tiles covering ``length``: starts on multiples of ``multiple``, neighbours overlapping
+    by at least ``overlap``; the last tile ends at ``length`` (it may be up to ``multiple`` − 1 px longer)."""
+    if tile >= length:
+        return [(0, length)]
+    step = max(multiple, (tile - overlap) // multiple * multiple)
+    starts = list(range(0, length - tile, step))
+    last = (length - tile) // multiple * multiple
+    if starts and starts[-1] >= last:
+        starts.pop()
+    return [(s, s + tile) for s in starts] + [(last, length)]
+
+
+def _ramp(n: int, start: int, end: int, overlap: int, length: int, device) -> Tensor:
+    """Blend weights along one axis for a tile spanning [start, end): 1 inside, linear over the overlap."""
+    w = torch.ones(n, device=device)
+    if overlap > 0:
+        r = torch.arange(1, overlap + 1, device=device, dtype=torch.float32) / (overlap + 1)
+        if start > 0:
+            w[:overlap] = torch.minimum(w[:overlap], r[: min(overlap, n)])
+        if end < length:
+            w[-overlap:] = torch.minimum(w[-overlap:], r.flip(0)[-min(overlap, n):])
+    return w
+
+
+def run_tiled(fn: Callable[[Tensor], Tensor], image: Tensor, *, tile: int, halo: int, overlap: int = 32,
+              multiple: int = 8, on_tile: Callable[[int, int], None] | None = None) -> Tensor:
+    """``fn`` applied to ``image`` (1×3×H×W) tile by tile; ``fn`` maps a 1×3×h×w crop to its 1×3×h×w result.
+
+    Each tile of ``tile``×``tile`` output pixels is computed from a crop extended by ``halo`` px of
+    real context on every side (less at the image's edges) and blended into the output.
+    """
+    if image.shape[0] != 1:
+        raise NSTError("tiling takes one image at a time")
+    if tile < 2 * overlap or tile % multiple:
+        raise NSTError(f"tile must be a multiple of {multiple} and at least {2 * overlap} px, not {tile}")
+    _, c, h, w = image.shape
+    halo = -(-halo // multiple) * multiple
+    ys, xs = tile_spans(h, tile, overlap, multiple), tile_spans(w, tile, overlap, multiple)
+    out = torch.zeros(1, 3, h, w, device=image.device)
+    weight = torch.zeros(1, 1, h, w, device=image.device)
+    total, done = len(ys) * len(xs), 0
+    for y0, y1 in ys:
+        for x0, x1 in xs:
+            cy0, cx0 = max(0, y0 - halo), max(0, x0 - halo)
+            cy0, cx0 = cy0 - cy0 % multiple, cx0 - cx0 % multiple  # keep the network's pooling grid
+            cy1, cx1 = min(h, y1 + halo), min(w, x1 + halo)
+            result = fn(image[..., cy0:cy1, cx0:cx1])
+            core = result[..., y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
+            wy = _ramp(y1 - y0, y0, y1, overlap, h, image.device)
+            wx = _ramp(x1 - x0, x0, x1, overlap, w, image.device)
+            wt = (wy[:, None] * wx[None, :])[None, None]
+            out[..., y0:y1, x0:x1] += core * wt
+            weight[..., y0:y1, x0:x1] += wt
+            done += 1
+            if on_tile is not None:
+                on_tile(done, total)
+    return (out / weight.clamp_min(1e-8)).clamp(0, 1)
+
+
+AUTO_TILE_BYTES = 1.0 * 2**30  # tile when the untiled activations would need more than this
+DEFAULT_TILE = 1024
+
+
+def choose_tile(tile: int | None, pixels: int, bytes_per_pixel: float, multiple: int) -> int | None:
+    """The tile size to use: ``tile`` when given (0: never tile), else :data:`DEFAULT_TILE` when the
+    untiled run's activations (``bytes_per_pixel`` × ``pixels``, measured per architecture) would exceed
+    :data:`AUTO_TILE_BYTES`, else None (untiled)."""
+    if tile == 0:
+        return None
+    if tile is not None:
+        return max(multiple, tile // multiple * multiple)
+    return DEFAULT_TILE if pixels * bytes_per_pixel > AUTO_TILE_BYTES else None
+
+
+class FixedInstanceNorm(torch.nn.Module):
+    """Instance norm with given per-channel statistics (the whole image's) instead of the input's own."""
+
+    def __init__(self, norm: torch.nn.InstanceNorm2d, mean: Tensor, var: Tensor):
+        super().__init__()
+        self.norm, self.mean, self.var = norm, mean, var
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = (x - self.mean) / (self.var + self.norm.eps).sqrt()
+        if self.norm.affine:
+            y = y * self.norm.weight.view(1, -1, 1, 1) + self.norm.bias.view(1, -1, 1, 1)
+        return y
+
+
+def instance_norm_stats(net: torch.nn.Module, image: Tensor) -> dict[str, tuple[Tensor, Tensor]]:
+    """Each InstanceNorm2d's input mean and variance (per channel) when ``net`` runs on ``image``."""
+    stats: dict[str, tuple[Tensor, Tensor]] = {}
+    hooks = []
+    for name, m in net.named_modules():
+        if isinstance(m, torch.nn.InstanceNorm2d):
+            def hook(module, args, name=name):
+                x = args[0]
+                stats[name] = (x.mean(dim=(2, 3), keepdim=True), x.var(dim=(2, 3), keepdim=True, unbiased=False))
+            hooks.append(m.register_forward_pre_hook(hook))
+    try:
+        with torch.no_grad():
+            net(image)
+    finally:
+        for h in hooks:
+            h.remove()
+    return stats
+
+
+def with_fixed_norms(net: torch.nn.Module, stats: dict[str, tuple[Tensor, Tensor]]) -> torch.nn.Module:
+    """A copy of ``net`` whose instance norms use ``stats`` (from :func:`instance_norm_stats`)."""
+    import copy
+
+    fixed = copy.deepcopy(net)
+    for name, (mean, var) in stats.items():
+        parent_name, _, child = name.rpartition(".")
+        parent = fixed.get_submodule(parent_name) if parent_name else fixed
+        parent._modules[child] = FixedInstanceNorm(parent._modules[child], mean, var)
+    return fixed
