@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Sequence
@@ -36,15 +37,21 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
 
 
-def open_image(path: str | Path) -> Image.Image:
-    """Open and fully decode an image (first frame of animations), EXIF orientation applied."""
-    path = Path(path)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder, not an image")
+def open_image(path: str | Path | bytes) -> Image.Image:
+    """Open and fully decode an image (first frame of animations), EXIF orientation applied.
+
+    ``path`` may also be the encoded image itself (bytes, e.g. read from standard input).
+    """
+    if isinstance(path, bytes):
+        source, path = io.BytesIO(path), Path("<stdin>")
+    else:
+        path = source = Path(path)
+        if not path.exists():
+            raise ImageError(f"{path}: no such file")
+        if path.is_dir():
+            raise ImageError(f"{path}: is a folder, not an image")
     try:
-        with Image.open(path) as img:
+        with Image.open(source) as img:
             w, h = img.size
             if w * h > MAX_PIXELS:
                 raise ImageError(f"{path}: image is {w}×{h} px, more than {MAX_PIXELS} pixels (decompression bomb?)")
@@ -61,6 +68,18 @@ def open_image(path: str | Path) -> Image.Image:
         raise ImageError(f"{path}: not an image file PIL can read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageError(f"{path}: cannot decode image ({e})") from None
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding it (a bad file: the same errors as loading)."""
+    path = Path(path)
+    if not path.is_file():
+        return open_image(path).size  # raises the clear error for a missing file or a folder
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        return open_image(path).size
 
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
@@ -85,17 +104,18 @@ def check_min_size(image: torch.Tensor, what: str = "image", min_side: int = MIN
         raise ImageError(f"{what} is {w}×{h} px; the network needs at least {min_side} px on the shorter side")
 
 
-def load_image(path: str | Path, size: int | None = None, min_side: int = MIN_SIDE) -> torch.Tensor:
+def load_image(path: str | Path | bytes, size: int | None = None, min_side: int = MIN_SIDE) -> torch.Tensor:
     """Load an image as float32 1×3×H×W in [0, 1], longest side resized to ``size`` if given."""
     if size is not None and size <= 0:
         raise ImageError(f"size must be positive, not {size}")
     image = pil_to_tensor(open_image(path))
     if not bool(torch.isfinite(image).all()):
         raise ImageError(f"{path}: image holds non-finite pixel values")
-    check_min_size(image, str(path), min_side)
+    name = "<stdin>" if isinstance(path, bytes) else str(path)
+    check_min_size(image, name, min_side)
     if size is not None:
         image = resize_longest(image, size)
-        check_min_size(image, f"{path} at size {size}", min_side)
+        check_min_size(image, f"{name} at size {size}", min_side)
     return image
 
 
@@ -139,6 +159,13 @@ def save_pil(img: Image.Image, path: str | Path, quality: int = 95) -> Path:
     fmt = SAVE_FORMATS[path.suffix.lower()]
     kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
     return atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **kwargs))
+
+
+def png_bytes(image: torch.Tensor) -> bytes:
+    """The image encoded as PNG (for standard output)."""
+    buf = io.BytesIO()
+    tensor_to_pil(image).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def save_image(image: torch.Tensor, path: str | Path, quality: int = 95) -> Path:

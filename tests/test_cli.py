@@ -110,3 +110,36 @@ def test_nan_keeps_last_good_snapshot(tmp_path, photo, painting):
 def test_unknown_output_format(tmp_path, photo, painting):
     r = run("gatys", photo, painting, "-o", tmp_path / "out.xyz", *TINY)
     assert r.exit_code == 2 and "unknown output format" in r.output
+
+
+def test_stdin_to_stdout_pipes_carry_only_the_png(tmp_path, photo, painting):
+    import io
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    work = tmp_path / "work"
+    work.mkdir()
+    for args in (["fast", "-", "--model", "great_wave_w12"], ["adain", "-", str(painting), "--size", "64"]):
+        proc = subprocess.run([sys.executable, "-m", "nst_toolkit", *args, "-o", "-"], input=photo.read_bytes(),
+                              capture_output=True, timeout=120, cwd=work)
+        assert proc.returncode == 0, proc.stderr.decode()[-1000:]
+        img = Image.open(io.BytesIO(proc.stdout))
+        assert img.format == "PNG" and img.size[0] in (64, Image.open(photo).size[0])
+        assert b"wrote standard output" in proc.stderr and not list(work.iterdir())  # no file written
+    proc = subprocess.run([sys.executable, "-m", "nst_toolkit", "fast", "-", "-o", "-"], input=b"not an image",
+                          capture_output=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == b"" and proc.stderr.decode().startswith("nst: error: <stdin>")
+
+
+def test_memory_estimate_refuses_an_absurd_size_before_any_work(tmp_path, photo, painting):
+    from nst_toolkit.errors import NSTError
+    from nst_toolkit.memory import GIB, require
+
+    out = tmp_path / "out.png"
+    r = run("gatys", photo, painting, "-o", out, "--size", "100000", "--quiet")
+    assert r.exit_code == 2 and "the largest that fits is about --size" in r.output and not out.exists()
+    require("gatys", 512, 288, 3200.0, available=4 * GIB)  # fits
+    with pytest.raises(NSTError, match=r"needs about 2\.6 GiB but 2\.0 GiB is available; the largest that fits is about --size 752"):
+        require("gatys", 1024, 576, 3200.0, available=2 * GIB)

@@ -7,6 +7,7 @@ output image or a folder out; styles are encoded once for a folder.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any, List, Optional
@@ -18,6 +19,9 @@ from ..errors import NSTError
 from .common import (ProgressBar, command, device_for, device_param, expand_inputs, outputs_for, param, parse_floats,
                      quiet_param)
 from .params import config_from, config_params
+
+
+STDIN, STDOUT = Path("<stdin>"), Path("<stdout>")  # stand-ins for "-" as input / output
 
 
 def style_params(spec: EngineSpec) -> list:
@@ -79,8 +83,9 @@ def optimize_command(spec: EngineSpec):
 
     def body(v: dict[str, Any]) -> None:
         from .. import engines
-        from ..images import check_output_path, load_image
+        from ..images import check_output_path, image_size, load_image
         from ..io import sha256_file
+        from ..memory import output_size
         from ..runs import RecordOptions, record_run
 
         cfg = config_from(spec.config, v)
@@ -89,6 +94,8 @@ def optimize_command(spec: EngineSpec):
         out = check_output_path(v["output"])
         if v["save_every"] < 0:
             raise NSTError("save-every must not be negative")
+        if hasattr(cfg, "check_memory"):  # before the image is even resized: a huge --size is refused here
+            cfg.check_memory(*output_size(*image_size(v["content"]), getattr(cfg, "size", None)), spec.name)
         dev = device_for(v["device"])
         content = load_image(v["content"], getattr(cfg, "size", None)).to(dev)
         styles, paths = load_styles(spec, v, dev)
@@ -107,14 +114,15 @@ def optimize_command(spec: EngineSpec):
 def one_pass_command(spec: EngineSpec):
     if spec.style_images:
         inputs = [
-            param("content", Path, typer.Argument(..., help="Content image or folder of images.")),
+            param("content", Path, typer.Argument(..., help="Content image, folder of images, or - for standard input.")),
             param("styles", Optional[List[Path]], typer.Argument(None, help="Style image(s); more with --style.")),
         ]
     else:
-        inputs = [param("content", List[Path], typer.Argument(..., help="Content image(s) or folder(s)."))]
+        inputs = [param("content", List[Path], typer.Argument(..., help="Content image(s), folder(s), or - for standard input."))]
     params = [
         *inputs,
-        param("output", Path, typer.Option(..., "-o", "--output", help="Output image, or a folder for several inputs.")),
+        param("output", Path, typer.Option(
+            ..., "-o", "--output", help="Output image, a folder for several inputs, or - for PNG on standard output.")),
         *style_params(spec),
         *config_params(spec.config),
         device_param(),
@@ -125,15 +133,28 @@ def one_pass_command(spec: EngineSpec):
         import torch
 
         from .. import engines
-        from ..images import load_image, save_image
+        from ..images import load_image, png_bytes, save_image
 
         cfg = config_from(spec.config, v)
         if hasattr(cfg, "validate"):
             cfg.validate()
         contents = v["content"] if isinstance(v["content"], list) else [v["content"]]
-        files = expand_inputs(contents)
+        stdin = [p for p in contents if str(p) == "-"]
+        to_stdout = str(v["output"]) == "-"
+        if stdin and len(contents) > 1:
+            raise NSTError("- (standard input) must be the only input")
+        files = [STDIN] if stdin else expand_inputs(contents)
+        if to_stdout and len(files) > 1:
+            raise NSTError(f"{len(files)} inputs cannot all go to standard output; give an output folder")
         model = getattr(cfg, "model", None)
-        outs = outputs_for(files, v["output"], Path(model).stem if model and not spec.style_images else spec.name)
+        if to_stdout:
+            outs = [STDOUT]
+        elif stdin:
+            from ..images import check_output_path
+
+            outs = [check_output_path(v["output"])]
+        else:
+            outs = outputs_for(files, v["output"], Path(model).stem if model and not spec.style_images else spec.name)
         dev = device_for(v["device"])
         styles, _ = load_styles(spec, v, dev)
         engine = engines.build(spec.name, cfg)
@@ -141,16 +162,20 @@ def one_pass_command(spec: EngineSpec):
         many = len(files) > 1
         with ProgressBar(len(files), spec.name, enabled=many and not v["quiet"], unit="img") as bar:
             for i, (src, dst) in enumerate(zip(files, outs)):
-                x = load_image(src, getattr(cfg, "size", None)).to(dev)
+                x = load_image(sys.stdin.buffer.read() if src is STDIN else src, getattr(cfg, "size", None)).to(dev)
                 t0 = time.perf_counter()
                 y = run(x)
                 if dev.type == "cuda":
                     torch.cuda.synchronize()
                 ms = (time.perf_counter() - t0) * 1000
-                save_image(y, dst)
+                if dst is STDOUT:
+                    sys.stdout.buffer.write(png_bytes(y))
+                    sys.stdout.buffer.flush()
+                else:
+                    save_image(y, dst)
                 bar.update(i + 1)
                 if not v["quiet"] and not many:
-                    typer.echo(f"wrote {dst} ({ms:.0f} ms)", err=True)
+                    typer.echo(f"wrote {'standard output' if dst is STDOUT else dst} ({ms:.0f} ms)", err=True)
         if not v["quiet"] and many:
             typer.echo(f"wrote {len(outs)} images to {v['output']}", err=True)
 

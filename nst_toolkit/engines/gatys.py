@@ -43,6 +43,15 @@ class PixelConfig:
     preserve_color: str = colour.colour_option()
     seed: int = option(0, "Seed of the noise init (everything else is deterministic on the CPU).")
 
+    # Peak memory per output pixel at the final size (see nst_toolkit.memory for the measurements).
+    BYTES_PER_PIXEL = 3200.0
+
+    def check_memory(self, width: int, height: int, engine: str) -> None:
+        """Refuse a size whose optimisation would not fit in the memory available now."""
+        from ..memory import require
+
+        require(engine, width, height, self.BYTES_PER_PIXEL)
+
     def step_size(self) -> float:
         if self.lr is not None:
             return self.lr
@@ -152,6 +161,7 @@ class GatysEngine(EngineBase):
 
     def _run(self, content: Tensor, styles: StyleSet, on_step) -> Tensor:
         cfg = self.config
+        cfg.check_memory(content.shape[-1], content.shape[-2], self.name)
         self.vgg.to(content.device)
         styles = styles.replace_images([scale_style(s, content, cfg.style_scale) for s in styles.images])
         fn = self.loss_fn(content, styles)

@@ -211,6 +211,7 @@ class ImprovedEngine(EngineBase):
 
     def _run(self, content: Tensor, styles: StyleSet, on_step) -> Tensor:
         cfg = self.config
+        cfg.check_memory(content.shape[-1], content.shape[-2], self.name)
         self.vgg.to(content.device)
         sizes = scale_sizes(cfg)
         iters = scale_iterations(cfg, len(sizes))
