@@ -2,7 +2,7 @@
 
 * :mod:`.engines` — one command per registered engine (gatys, improved, fast, adain, …);
 * :mod:`.video` — video;  :mod:`.train` — train-fast, train-adain;  :mod:`.compare` — compare, demo;
-* :mod:`.inspect` — eval, features;  :mod:`.models` — models, export-fast.
+* :mod:`.inspect` — eval, features;  :mod:`.models` — models, export-fast;  :mod:`.serve` — serve.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ def build_app() -> typer.Typer:
     from .engines import add_engine_commands
     from .inspect import add_inspect_commands
     from .models import add_model_commands
+    from .serve import add_serve_commands
     from .train import add_train_commands
     from .video import add_video_commands
 
@@ -40,6 +41,7 @@ def build_app() -> typer.Typer:
     add_compare_commands(app)
     add_inspect_commands(app)
     add_model_commands(app)
+    add_serve_commands(app)
     return app
 
 
