@@ -140,6 +140,11 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def distilled_from(teacher_sha256: str, teacher_meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The provenance a distilled model records about its teacher."""
+    return {"sha256": teacher_sha256, "architecture": teacher_meta.get("architecture"), "step": teacher_meta.get("step")}
+
+
 class TrainingTask:
     """What an engine hands to :func:`fit`: a model, its loss for a step, and checkpoint metadata."""
 

@@ -96,11 +96,16 @@ def test_mask_assigns_styles_and_refuses_mismatch(engine):
         engine.stylize_with_stats(c, stats[:1], mask=mask)
 
 
-def test_training_lowers_the_loss_and_round_trips(tmp_path, photo_folder):
-    styles = tmp_path / "styles"
-    styles.mkdir()
+@pytest.fixture()
+def styles(tmp_path):
+    folder = tmp_path / "styles"
+    folder.mkdir()
     for i in range(3):
-        make_photo(64, 64, 40 + i).save(styles / f"s{i}.png")
+        make_photo(64, 64, 40 + i).save(folder / f"s{i}.png")
+    return folder
+
+
+def test_training_lowers_the_loss_and_round_trips(tmp_path, photo_folder, styles):
     cfg = replace(AdaINTrainConfig(), size=32, batch_size=2, steps=12, warmup_steps=4, lr=1e-3)
     task = AdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
     probe = lambda: float(sum(task.loss_fn(task.model, 10_000).values()))
@@ -166,14 +171,10 @@ def test_light_model_shapes_and_adain_statistics():
     assert torch.allclose(tm[live], mu[live], atol=1e-4) and torch.allclose(ts[live], sd[live], rtol=1e-2, atol=1e-3)
 
 
-def test_light_model_round_trip_alpha_zero_and_training(tmp_path, photo_folder):
+def test_light_model_round_trip_alpha_zero_and_training(tmp_path, photo_folder, styles):
     from nst_toolkit.engines.adain import LightAdaINTask, load_adain
     from nst_toolkit.nets import LightAdaIN
 
-    styles = tmp_path / "styles"
-    styles.mkdir()
-    for i in range(3):
-        make_photo(64, 64, 40 + i).save(styles / f"s{i}.png")
     cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), size=32, batch_size=2, steps=12, lr=3e-3)
     task = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
     probe = lambda: float(sum(task.loss_fn(task.model, 10_000).values()))

@@ -21,7 +21,7 @@ from ..optimize import Step
 from ..options import option, to_dict
 from ..styles import StyleSet, StylesLike, as_style_set, blend_weights, check_image_tensor, prepare_mask
 from ..tiling import choose_tile, run_tiled
-from ..training import TrainingTask
+from ..training import TrainingTask, distilled_from
 from ..vgg import VGGFeatures, shared_or_new
 from .base import EngineBase, check_choice, check_non_negative, check_positive, require_styles, target_scale
 from .registry import EngineSpec, register
@@ -106,6 +106,12 @@ class AdaINConfig:
         return to_dict(self)
 
 
+def data_summary(content: CropSampler, style: CropSampler) -> dict[str, Any]:
+    """What a trained AdaIN model records about its training images."""
+    return {"content": content.source, "content_images": len(content), "content_skipped": content.skipped,
+            "style": style.source, "style_images": len(style), "style_skipped": style.skipped}
+
+
 class AdaINTask(TrainingTask):
     engine = ENGINE
 
@@ -147,10 +153,7 @@ class AdaINTask(TrainingTask):
             "encoder": {"weights": self.cfg.vgg_weights, "layer": ENCODER_LAYER},
             "training": self.cfg.to_dict(),
             "step": step,
-            "data": {
-                "content": self.content.source, "content_images": len(self.content), "content_skipped": self.content.skipped,
-                "style": self.style.source, "style_images": len(self.style), "style_skipped": self.style.skipped,
-            },
+            "data": data_summary(self.content, self.style),
         }
 
 
@@ -201,17 +204,13 @@ class LightAdaINTask(TrainingTask):
         }
 
     def metadata(self, step: int) -> dict[str, Any]:
-        t = self.teacher_meta
         return {
             "engine": ENGINE,
             "architecture": self.model.architecture(),
             "training": {**self.cfg.to_dict(), "method": "distillation"},
-            "distilled_from": {"sha256": self.teacher_sha256, "architecture": t.get("architecture"), "step": t.get("step")},
+            "distilled_from": distilled_from(self.teacher_sha256, self.teacher_meta),
             "step": step,
-            "data": {
-                "content": self.content.source, "content_images": len(self.content), "content_skipped": self.content.skipped,
-                "style": self.style.source, "style_images": len(self.style), "style_skipped": self.style.skipped,
-            },
+            "data": data_summary(self.content, self.style),
         }
 
 

@@ -20,7 +20,7 @@ from ..optimize import Step
 from ..options import option, to_dict
 from ..styles import StyleSet, StylesLike, check_image_tensor
 from ..tiling import choose_tile, instance_norm_stats, run_tiled, with_fixed_norms
-from ..training import TrainingTask
+from ..training import TrainingTask, distilled_from
 from ..vgg import VGGFeatures, validate_layers
 from .base import EngineBase, check_non_negative, check_positive, target_scale
 from .registry import EngineSpec, register
@@ -132,7 +132,7 @@ class DistillTask(TrainingTask):
             "training": {**self.cfg.to_dict(), "method": "distillation"},
             "style_sha256": t.get("style_sha256", ""),
             "style_name": t.get("style_name", ""),
-            "distilled_from": {"sha256": self.teacher_sha256, "architecture": t.get("architecture"), "step": t.get("step")},
+            "distilled_from": distilled_from(self.teacher_sha256, t),
             "step": step,
             "data": {"source": self.sampler.source, "images": len(self.sampler), "skipped": self.sampler.skipped},
         }
