@@ -46,7 +46,7 @@ def optimize_image(
     """Minimise ``sum(loss_fn(x).values())`` over the pixels x, starting from ``init``.
 
     The image stays contiguous (L-BFGS cannot handle a channels_last parameter) and is clamped to
-    [0, 1] after every step. A non-finite loss raises :class:`DivergedError` carrying the last finite
+    [0, 1] after every step. Returns the image with the lowest loss seen, which need not be the last. A non-finite loss raises :class:`DivergedError` carrying the last finite
     image. ``should_stop`` sees the list of total losses so far and may end the run early.
     Returns the final image and the per-iteration loss history.
     """
@@ -69,12 +69,16 @@ def optimize_image(
     history: list[dict[str, float]] = []
     last: dict[str, Tensor] = {}
     last_good = init.detach().clone()
+    best: list = [math.inf, None]  # the lowest loss seen and the image it was measured at
 
     def closure() -> Tensor:
         opt.zero_grad(set_to_none=True)
         terms = loss_fn(x)
         loss = sum(terms.values())
         if torch.isfinite(loss):
+            value = float(loss.detach())
+            if value < best[0]:
+                best[0], best[1] = value, x.detach().clone()
             loss.backward()
         else:  # make L-BFGS see a zero gradient; the check below stops the run
             x.grad = torch.zeros_like(x)
@@ -107,4 +111,10 @@ def optimize_image(
             )
         if should_stop is not None and should_stop([h["total"] for h in history]):
             break
+    # Each step measures the loss at the image it starts from, so the last image is still unmeasured.
+    # L-BFGS without a line search can step uphill at the end; return the best image seen.
+    with torch.no_grad():
+        final = float(sum(loss_fn(x).values()))
+    if best[1] is not None and not final <= best[0]:
+        return best[1], history
     return x.detach(), history

@@ -83,3 +83,21 @@ def test_config_validation():
         GatysConfig(size=0).validate()
     with pytest.raises(NSTError, match="init must be"):
         GatysEngine(replace(SMALL, init="zeros")).stylize(*_pair())
+
+
+def test_the_best_image_seen_is_returned_not_the_last():
+    """A loss that rises after its third evaluation: the image it was lowest at comes back."""
+    target = torch.full((1, 3, 4, 4), 0.5)
+    calls = {"n": 0}
+
+    def loss_fn(x):
+        calls["n"] += 1
+        penalty = 0.0 if calls["n"] <= 3 else 10.0 * calls["n"]  # every later image scores worse
+        return {"mse": ((x - target) ** 2).mean() + penalty}
+
+    seen = []
+    out, history = optimize_image(torch.zeros(1, 3, 4, 4), loss_fn, iterations=6, optimizer="adam", lr=0.1,
+                                  on_step=lambda s: seen.append(s.image))
+    assert len(history) == 6
+    assert torch.equal(out, seen[1])  # the image the third evaluation measured (after two steps)
+    assert not torch.equal(out, seen[-1])
