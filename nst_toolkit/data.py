@@ -78,6 +78,7 @@ class CropSampler:
 
     Decoded, resized images are cached in memory (up to ``cache_limit`` of them), so a small folder
     is decoded once. Hub datasets are streamed into a reservoir of ``cache_limit`` images.
+    ``name`` is what ``self.source`` (the training metadata, messages) calls the data; default ``source``.
     """
 
     def __init__(
@@ -88,10 +89,11 @@ class CropSampler:
         world_size: int = 1,
         cache_limit: int = 20000,
         scale_jitter: float = 1.25,
+        name: str | None = None,
     ):
         if size < 32:
             raise NSTError(f"crop size must be at least 32 px, not {size}")
-        self.source, self.size, self.rank, self.world = source, size, rank, world_size
+        self.source, self.size, self.rank, self.world = name or source, size, rank, world_size
         self.scale_jitter = scale_jitter
         self.skipped = 0
         ds, streaming = _open_dataset(source, None)

@@ -1,4 +1,4 @@
-"""Data that travels inside the package: the shipped models and the sample images.
+"""Data that travels inside the package: the shipped models, the sample images and the training photos.
 
 Both are found through ``importlib.resources``, so they work from any working directory and in any
 install mode (editable, wheel, ``pip install .``). The models live in the repository's top-level
@@ -12,6 +12,8 @@ from pathlib import Path
 
 SAMPLE_CONTENT_NAME = "machu_picchu.jpg"
 SAMPLE_STYLE_NAME = "great_wave.jpg"
+# What training metadata and messages call the built-in photos (a path would name one install).
+BUILTIN_PHOTOS_NAME = "built-in photos (nst_toolkit/photos)"
 
 
 def _as_path(package: str, *parts: str) -> Path:
@@ -34,3 +36,11 @@ def sample_content() -> Path:
 
 def sample_style() -> Path:
     return sample(SAMPLE_STYLE_NAME)
+
+
+def builtin_photos() -> Path:
+    """The folder of built-in training photos (redistributable licences, listed in its ATTRIBUTION.md).
+
+    Made by ``scripts/make_builtin_photos.py``; `nst train-fast` uses it when no ``--data`` is given.
+    """
+    return _as_path("nst_toolkit", "photos")

@@ -1,4 +1,5 @@
-"""The wheel carries every shipped model and the samples; a non-editable install finds them from anywhere."""
+"""The wheel carries every shipped model, the samples and the built-in training photos; a non-editable
+install finds them from anywhere."""
 
 from __future__ import annotations
 
@@ -40,6 +41,14 @@ def test_wheel_contains_every_shipped_model_and_sample(wheel):
     assert "nst_toolkit/models/README.md" in names  # provenance travels with the weights
     for sample in ("machu_picchu.jpg", "great_wave.jpg", "ATTRIBUTION.md"):
         assert f"nst_toolkit/samples/{sample}" in names
+
+
+def test_wheel_contains_every_builtin_training_photo(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    photos = sorted(p.name for p in (REPO / "nst_toolkit" / "photos").iterdir() if p.suffix == ".jpg")
+    assert photos, "no built-in photos in the checkout"
+    missing = [p for p in [*photos, "ATTRIBUTION.md"] if f"nst_toolkit/photos/{p}" not in names]
+    assert not missing, missing
 
 
 def test_installed_wheel_runs_shipped_models_from_another_folder(wheel, tmp_path, photo, painting):

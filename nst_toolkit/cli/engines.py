@@ -134,6 +134,7 @@ def one_pass_command(spec: EngineSpec):
 
         from .. import engines
         from ..images import load_image, png_bytes, save_image
+        from ..sheet import ALL_MODELS
 
         cfg = config_from(spec.config, v)
         if hasattr(cfg, "validate"):
@@ -147,6 +148,9 @@ def one_pass_command(spec: EngineSpec):
         if to_stdout and len(files) > 1:
             raise NSTError(f"{len(files)} inputs cannot all go to standard output; give an output folder")
         model = getattr(cfg, "model", None)
+        sheet = model == ALL_MODELS and spec.model_kind is not None  # every model on one photo, one grid
+        if sheet and (len(files) > 1 or to_stdout):
+            raise NSTError(f"--model {ALL_MODELS} renders one photo into one image: give one input and -o SHEET.png")
         if to_stdout:
             outs = [STDOUT]
         elif stdin:
@@ -157,6 +161,20 @@ def one_pass_command(spec: EngineSpec):
             outs = outputs_for(files, v["output"], Path(model).stem if model and not spec.style_images else spec.name)
         dev = device_for(v["device"])
         styles, _ = load_styles(spec, v, dev)
+        if sheet:
+            from ..images import save_pil
+            from ..sheet import MAX_SIDE, model_sheet
+
+            size = getattr(cfg, "size", None)
+            x = load_image(sys.stdin.buffer.read() if files[0] is STDIN else files[0], size).to(dev)
+            result = model_sheet(spec.name, cfg, x, styles, max_side=None if size else MAX_SIDE)  # --size wins
+            save_pil(result.image, outs[0])
+            if not v["quiet"]:
+                for name, why in result.skipped:
+                    typer.echo(f"nst: skipped model {name}: {why}", err=True)
+                n = len(result.models)
+                typer.echo(f"wrote {outs[0]}: the photo and {n} model{'s' * (n != 1)}", err=True)
+            return
         engine = engines.build(spec.name, cfg)
         run = engine.bind(styles)
         many = len(files) > 1

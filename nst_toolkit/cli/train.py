@@ -85,7 +85,9 @@ def train(task, out: Path, cfg, v: dict[str, Any], rank: int, what: str, render,
 def train_fast_command():
     params = [
         param("style", Optional[Path], typer.Option(None, "--style", help="Style image (or give --teacher).")),
-        param("data", str, typer.Option(..., "--data", help="Folder of training photos, or a Hugging Face dataset id.")),
+        param("data", Optional[str], typer.Option(None, "--data", help=(
+            "Folder of training photos, or a Hugging Face dataset id (default: the built-in photos, "
+            "nst_toolkit/photos, redistributable and listed in its ATTRIBUTION.md)."))),
         param("teacher", Optional[str], typer.Option(None, help=(
             "Distil this trained fast model (name or path) into a narrower, faster one of --width; no style image."))),
         *config_params(FastTrainConfig),
@@ -95,8 +97,9 @@ def train_fast_command():
     def body(v: dict[str, Any]) -> None:
         from ..data import CropSampler
         from ..engines.fast import FastTask, distill_task, stylize_padded
-        from ..images import load_image
+        from ..images import IMAGE_SUFFIXES, load_image
         from ..io import sha256_file
+        from ..resources import BUILTIN_PHOTOS_NAME, builtin_photos
         from ..training import init_distributed
 
         style, teacher = v["style"], v["teacher"]
@@ -108,10 +111,17 @@ def train_fast_command():
         out = model_output(v["output"], "fast", name)
         dev, rank, world = init_distributed(device_for(v["device"]))
         quiet_datasets()
-        sampler = CropSampler(v["data"], cfg.size, rank=rank, world_size=world)
+        if v["data"] is None:
+            photos = builtin_photos()
+            sampler = CropSampler(str(photos), cfg.size, rank=rank, world_size=world, name=BUILTIN_PHOTOS_NAME)
+            n = sum(1 for p in photos.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            data = f"built-in photos ({n}, see nst_toolkit/photos/ATTRIBUTION.md)"
+        else:
+            sampler = CropSampler(v["data"], cfg.size, rank=rank, world_size=world)
+            data = v["data"]
         if rank == 0 and not v["quiet"]:
-            typer.echo(f"{len(sampler)} training images on rank 0 ({sampler.skipped} unreadable, skipped); "
-                       f"world size {world}", err=True)
+            typer.echo(f"{len(sampler)} training images on rank 0 ({sampler.skipped} unreadable, skipped) "
+                       f"from {data}; world size {world}", err=True)
         if teacher is not None:
             task = distill_task(cfg, teacher, sampler, dev)
         else:

@@ -87,7 +87,8 @@ class AdaINTrainConfig:
 class AdaINConfig:
     """Defaults of `nst adain`."""
 
-    model: str = option("default", "Decoder: a name from `nst models` or a .safetensors path.", short="-m")
+    model: str = option("default", "Model: a name from `nst models`, a .safetensors path, "
+                                    "or all (every model on one photo, as a labelled sheet).", short="-m")
     alpha: float = option(1.0, "Content-style trade-off, 0 (content) ... 1 (full style).")  # paper, sec. 7.1
     size: int = option(512, "Longest side of the content (output), px.")
     style_size: int = option(512, "Longest side of each style image, px.")

@@ -78,7 +78,8 @@ class FastTrainConfig:
 class FastConfig:
     """Defaults of `nst fast`."""
 
-    model: str = option("great_wave", "Trained model: a name from `nst models` or a .safetensors path.", short="-m")
+    model: str = option("great_wave", "Trained model: a name from `nst models`, a .safetensors path, "
+                                       "or all (every model on one photo, as a labelled sheet).", short="-m")
     size: int | None = option(None, "Resize the content's longest side to this, px (default: keep its size).")
     preserve_color: str = colour.colour_option()
     tile: int | None = option(None, TILE_HELP)
@@ -251,5 +252,5 @@ register(EngineSpec(
     name=ENGINE, config=FastConfig, build=FastEngine, kind="one-pass", style_images=False, uses_vgg=False,
     summary="Stylise photos with a trained feed-forward network (Johnson et al. 2016), one pass each.",
     model_for_style=model_for_style, model_kind=ENGINE,
-    train_hint=lambda style: f"no fast model trained on {style.name}; train one with: nst train-fast --style {style} --data PHOTOS_FOLDER",
+    train_hint=lambda style: f"no fast model trained on {style.name}; train one with: nst train-fast --style {style}",
 ))
