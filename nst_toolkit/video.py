@@ -8,14 +8,15 @@ Opus for WebM). It is written to a temporary file beside the output and renamed 
 a failure never leaves a partial clip.
 
 Stabilisation (:class:`Stabilizer`): each stylised frame is blended with the previous stylised
-frame, moved by the camera's global shift (phase correlation of consecutive input frames), only
-where the input did not change after that shift. Where the scene moves, the new frame is taken
+frame, moved by the camera's global zoom and shift (a few zooms tried, the shift by phase
+correlation of consecutive input frames), only where the input did not change after that motion. Where the scene moves, the new frame is taken
 as it is, so moving things leave no ghosts; where it stands still, the texture the network
 re-invents at every frame (flicker) is held steady.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from dataclasses import dataclass
@@ -250,16 +251,22 @@ def resize_frame(frame: Tensor, size: int | None) -> Tensor:
 
 
 def _grey(x: Tensor) -> Tensor:
+    if x.shape[1] == 1:
+        return x
     return (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
+
+
+@functools.lru_cache(maxsize=8)
+def _window(h: int, w: int) -> Tensor:
+    return torch.outer(torch.hann_window(h, periodic=False), torch.hann_window(w, periodic=False))
 
 
 def global_shift(prev: Tensor, cur: Tensor, max_shift: int = 64) -> tuple[int, int]:
     """The integer (dy, dx) that moves ``prev`` onto ``cur`` best, by phase correlation of their greys."""
-    a, b = _grey(prev)[0, 0].double(), _grey(cur)[0, 0].double()
+    a, b = _grey(prev)[0, 0].float(), _grey(cur)[0, 0].float()
     a, b = a - a.mean(), b - b.mean()
     h, w = a.shape
-    win = torch.outer(torch.hann_window(h, periodic=False, dtype=torch.float64),
-                      torch.hann_window(w, periodic=False, dtype=torch.float64))
+    win = _window(h, w).to(a.device)
     fa, fb = torch.fft.rfft2(a * win), torch.fft.rfft2(b * win)
     cross = fb * fa.conj()
     corr = torch.fft.irfft2(cross / cross.abs().clamp_min(1e-12), s=(h, w))
@@ -293,6 +300,49 @@ def shift_image(x: Tensor, dy: int, dx: int) -> tuple[Tensor, Tensor]:
     return out, valid
 
 
+ZOOMS = (1.0, 1.01, 1 / 1.01, 1.02, 1 / 1.02)  # the camera zooms the stabiliser looks for
+
+
+def warp(x: Tensor, scale: float, dy: float, dx: float) -> tuple[Tensor, Tensor]:
+    """``x`` magnified by ``scale`` about its centre, then moved by (dy, dx) px; and where it has content.
+
+    A pure whole-pixel move is exact (:func:`shift_image`); anything else is bilinear.
+    """
+    if scale == 1.0 and float(dy).is_integer() and float(dx).is_integer():
+        return shift_image(x, int(dy), int(dx))
+    n, _, h, w = x.shape
+    theta = torch.tensor([[1 / scale, 0.0, -2 * dx / w / scale], [0.0, 1 / scale, -2 * dy / h / scale]],
+                         dtype=x.dtype, device=x.device).expand(n, 2, 3)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    valid = (grid.abs() <= 1).all(dim=-1, keepdim=True).permute(0, 3, 1, 2).to(x.dtype)
+    return out, valid
+
+
+def _mismatch(a: Tensor, b: Tensor, valid: Tensor) -> float:
+    return float(((a - b).abs() * valid).sum() / (valid.sum() * a.shape[1]).clamp_min(1))
+
+
+def global_motion(prev: Tensor, cur: Tensor) -> tuple[float, int, int]:
+    """The camera's zoom and shift from ``prev`` to ``cur``: (scale, dy, dx).
+
+    Each zoom of :data:`ZOOMS` is tried on quarter-size greys (the shift by phase correlation), the
+    best kept, and its shift found again at full size.
+    """
+    small_prev, small_cur = F.avg_pool2d(_grey(prev), 4), F.avg_pool2d(_grey(cur), 4)
+    best = (math.inf, 1.0)
+    for z in ZOOMS:
+        zoomed, _ = warp(small_prev, z, 0, 0)
+        dy, dx = global_shift(zoomed, small_cur)
+        moved, valid = warp(zoomed, 1.0, dy, dx)
+        err = _mismatch(moved, small_cur, valid * warp(torch.ones_like(small_prev[:, :1]), z, 0, 0)[1])
+        best = min(best, (err, z))
+    z = best[1]
+    zoomed, _ = warp(prev, z, 0, 0)
+    dy, dx = global_shift(zoomed, cur)
+    return z, dy, dx
+
+
 class Stabilizer:
     """Motion-compensated, change-gated blending of consecutive stylised frames (see the module doc).
 
@@ -312,9 +362,12 @@ class Stabilizer:
         if self.strength == 0 or self.prev_in is None or self.prev_in.shape != frame.shape:
             out = stylized
         else:
-            dy, dx = global_shift(self.prev_in, frame)
-            moved_in, valid = shift_image(self.prev_in, dy, dx)
-            moved_out, _ = shift_image(self.prev_out, dy, dx)
+            z, dy, dx = global_motion(self.prev_in, frame)
+            zin, zvalid = warp(self.prev_in, z, 0, 0)
+            zout, _ = warp(self.prev_out, z, 0, 0)
+            moved_in, valid = warp(zin, 1.0, dy, dx)
+            moved_out, _ = warp(zout, 1.0, dy, dx)
+            valid = valid * warp(zvalid, 1.0, dy, dx)[0]
             change = F.avg_pool2d((frame - moved_in).abs().mean(dim=1, keepdim=True), 5, 1, 2, count_include_pad=False)
             keep = (1 - change / self.threshold).clamp(0, 1) * valid * self.strength
             out = stylized + keep * (moved_out - stylized)
@@ -322,28 +375,29 @@ class Stabilizer:
         return out
 
 
-def flicker(inputs: list[Tensor], outputs: list[Tensor], shifts: list[tuple[int, int]] | None = None) -> float:
+def flicker(inputs: list[Tensor], outputs: list[Tensor],
+            motion: list[tuple[float, float, float]] | None = None) -> float:
     """Mean absolute change between consecutive output frames over that of the input frames.
 
-    With ``shifts`` (the known camera motion from frame t−1 to t, e.g. of a synthetic pan), each
-    previous frame is moved first and only pixels present in both count: what remains is change
-    the motion does not explain.
+    With ``motion`` (the known camera motion (scale, dy, dx) from frame t−1 to t, e.g. of a
+    synthetic pan or zoom), each previous frame is moved first and only pixels present in both
+    count: what remains is change the motion does not explain.
     """
     num = den = 0.0
     for t in range(1, len(outputs)):
-        dy, dx = shifts[t] if shifts else (0, 0)
-        po, valid = shift_image(outputs[t - 1], dy, dx)
-        pi, _ = shift_image(inputs[t - 1], dy, dx)
-        n = valid.sum().clamp_min(1) * 3
-        num += float(((outputs[t] - po).abs() * valid).sum() / n)
-        den += float(((inputs[t] - pi).abs() * valid).sum() / n)
+        z, dy, dx = motion[t] if motion else (1.0, 0, 0)
+        po, valid = warp(outputs[t - 1], z, dy, dx)
+        pi, _ = warp(inputs[t - 1], z, dy, dx)
+        num += _mismatch(outputs[t], po, valid)
+        den += _mismatch(inputs[t], pi, valid)
     return num / den if den > 0 else math.nan
 
 
 def synthetic_clip(photo: Tensor, kind: str, frames: int, size: tuple[int, int], noise: float = 1.5 / 255,
-                   seed: int = 0) -> tuple[list[Tensor], list[tuple[int, int]] | None]:
+                   seed: int = 0) -> tuple[list[Tensor], list[tuple[float, float, float]]]:
     """A test clip made from a still photo: 'pan' (2 px per frame to the left), 'zoom' (1 % per frame) or
-    'still', each with sensor-like Gaussian noise. Returns the frames and, for a pan, the known shifts."""
+    'still', each with sensor-like Gaussian noise. Returns the frames and the known motion per frame
+    as (scale, dy, dx) from the previous frame (for :func:`flicker`)."""
     g = torch.Generator().manual_seed(seed)
     h, w = size
     out, shifts = [], []
@@ -351,22 +405,23 @@ def synthetic_clip(photo: Tensor, kind: str, frames: int, size: tuple[int, int],
         if kind == "pan":
             x0 = 2 * t
             crop = photo[..., :h, x0 : x0 + w]
-            shifts.append((0, -2) if t else (0, 0))
+            shifts.append((1.0, 0, -2) if t else (1.0, 0, 0))
         elif kind == "zoom":
             z = 1.0 + 0.01 * t
             ch, cw = round(photo.shape[-2] / z), round(photo.shape[-1] / z)
             y0, x0 = (photo.shape[-2] - ch) // 2, (photo.shape[-1] - cw) // 2
             crop = F.interpolate(photo[..., y0 : y0 + ch, x0 : x0 + cw], size=(h, w), mode="bilinear",
                                  align_corners=False, antialias=True)
+            shifts.append((z / (1.0 + 0.01 * (t - 1)), 0, 0) if t else (1.0, 0, 0))
         elif kind == "still":
             crop = photo[..., :h, :w]
-            shifts.append((0, 0))
+            shifts.append((1.0, 0, 0))
         else:
             raise ValueError(f"unknown clip kind {kind!r}")
         if crop.shape[-2:] != (h, w):
             raise ValueError("the photo is too small for this clip")
         out.append((crop + noise * torch.randn(crop.shape, generator=g)).clamp(0, 1))
-    return out, (shifts if kind != "zoom" else None)
+    return out, shifts
 
 
 def is_image_path(path: Path) -> bool:

@@ -9,9 +9,9 @@ Test clips are made from still photos (`video.synthetic_clip`): a pan (2 px per 
 (1 % per frame) and a still shot, each with sensor-like noise (σ = 1.5/255), encoded to H.264 as a
 camera would. Every tool runs as a user runs it (one command per clip, start-up included in the
 wall time; frames per second = frames / wall). Flicker (`video.flicker`): mean absolute change
-between consecutive output frames over that of the input frames, after moving the previous frame
-by the known camera motion (pan, still; the zoom is measured without compensation). Peak memory:
-the command's maximum resident set size.
+between consecutive output frames over that of the input frames, after moving and zooming the
+previous frame by the known camera motion, so what is left is change the motion does not explain.
+Peak memory: the command's maximum resident set size.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import torch
 from typer.testing import CliRunner
 
 from nst_toolkit.cli import app
-from nst_toolkit.video import Stabilizer, flicker, global_shift, open_clip, shift_image, synthetic_clip
+from nst_toolkit.video import Stabilizer, flicker, global_motion, global_shift, open_clip, shift_image, synthetic_clip
 
 av = pytest.importorskip("av")
 runner = CliRunner()
@@ -113,6 +113,9 @@ def test_global_shift_and_flicker_with_known_motion():
     assert flicker(frames, frames, shifts) == pytest.approx(1.0)
     # Output equal to the input moved exactly with it: no unexplained change at all.
     assert flicker(frames, [f * 0.5 for f in frames], shifts) == pytest.approx(0.5)
+    zoom, motion = synthetic_clip(torch.nn.functional.interpolate(img, scale_factor=2.0, mode="bilinear"), "zoom", 3,
+                                  (80, 120), noise=0.0)
+    assert global_motion(zoom[0], zoom[1])[0] == pytest.approx(1.01) and motion[1][0] == pytest.approx(1.01)
 
 
 def test_stabilizer_steadies_still_regions_without_ghosts():
