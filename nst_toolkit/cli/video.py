@@ -34,7 +34,7 @@ def video_command():
     params = [
         param("input", Path, typer.Argument(..., help="Video file (mp4, mov, mkv, webm, avi, …), animated GIF or folder of frames.")),
         param("output", Path, typer.Option(..., "-o", "--output", help="Output .mp4/.mov/.mkv/.webm/.gif, or a folder for PNG frames.")),
-        param("engine", str, typer.Option("fast", help=f"One-pass engine: {' | '.join(s.name for s in one_pass)}.")),
+        param("engine", str, typer.Option(one_pass[0].name, help=f"One-pass engine: {' | '.join(s.name for s in one_pass)}.")),
         param("style_opt", Optional[List[Path]], typer.Option(None, "--style", help="Style image (repeatable; engines that take styles).")),
         param("style_weights", Optional[str], typer.Option(None, help="Blend weights of several styles, summing to 1.")),
         param("stabilize", float, typer.Option(0.8, help=(
