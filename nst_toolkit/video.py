@@ -351,7 +351,7 @@ class Stabilizer:
     pixel counts as changed and takes the new frame alone. One instance per clip.
     """
 
-    def __init__(self, strength: float = 0.8, threshold: float = 0.04):
+    def __init__(self, strength: float = 0.8, threshold: float = 0.08):
         if not 0.0 <= strength < 1.0:
             raise NSTError(f"stabilize must lie in [0, 1), not {strength}")
         self.strength, self.threshold = strength, threshold
