@@ -21,8 +21,12 @@ SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
 
+BAND = 256  # rows converted at a time between 8-bit and float, so a 24-MP photo needs no extra full-size copy
+
+
 def _to_rgb_array(img: Image.Image) -> np.ndarray:
-    """Any PIL mode → H×W×3 float32 in [0, 1]. 16-bit stays 16-bit; alpha is composited on white."""
+    """Any PIL mode → H×W×3: uint8 for 8-bit images (converted to float by bands later), else float32
+    in [0, 1]. 16-bit stays 16-bit; alpha is composited on white."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         a = np.asarray(img, dtype=np.float32)
         a = a / (65535.0 if a.max() > 255 or img.mode.startswith("I;16") else 255.0)
@@ -34,7 +38,7 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
-    return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return np.asarray(img.convert("RGB"))
 
 
 def open_image(path: str | Path | bytes) -> Image.Image:
@@ -84,7 +88,14 @@ def image_size(path: str | Path) -> tuple[int, int]:
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
     """PIL image → float32 1×3×H×W in [0, 1]."""
-    return torch.from_numpy(_to_rgb_array(img)).permute(2, 0, 1).unsqueeze(0).contiguous()
+    a = torch.from_numpy(np.ascontiguousarray(_to_rgb_array(img)))
+    if a.dtype != torch.uint8:
+        return a.permute(2, 0, 1).unsqueeze(0).contiguous()
+    h, w, _ = a.shape
+    out = torch.empty(1, 3, h, w)
+    for y in range(0, h, BAND):
+        out[0, :, y : y + BAND].copy_(a[y : y + BAND].permute(2, 0, 1)).div_(255.0)
+    return out
 
 
 def resize_longest(image: torch.Tensor, size: int) -> torch.Tensor:
@@ -131,7 +142,11 @@ def tensor_to_pil(image: torch.Tensor) -> Image.Image:
         if image.shape[0] != 1:
             raise ValueError("tensor_to_pil takes one image")
         image = image[0]
-    a = (image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+    _, h, w = image.shape
+    a = np.empty((h, w, 3), dtype=np.uint8)
+    for y in range(0, h, BAND):
+        band = image[:, y : y + BAND].detach().float().clamp(0, 1).mul_(255.0).add_(0.5)
+        a[y : y + BAND] = band.to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(a, "RGB")
 
 

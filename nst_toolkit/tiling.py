@@ -8,7 +8,8 @@ keep the network's pooling grid (a multiple of its stride). Each engine supplies
 tiles overlap by ``overlap`` pixels and are cross-faded there with linear ramps, which hides any
 remaining difference (e.g. statistics taken from a downscaled pass).
 
-Memory is bounded by the tile: one tile's activations plus the input and output images.
+Memory is bounded by the tile: one tile's activations (at most :data:`TILE_BYTES` when the size is
+chosen automatically) plus the input and output images.
 """
 
 from __future__ import annotations
@@ -78,22 +79,25 @@ def run_tiled(fn: Callable[[Tensor], Tensor], image: Tensor, *, tile: int, halo:
             done += 1
             if on_tile is not None:
                 on_tile(done, total)
-    return (out / weight.clamp_min(1e-8)).clamp(0, 1)
+    return out.div_(weight.clamp_min_(1e-8)).clamp_(0, 1)  # in place: no second full-size image
 
 
 AUTO_TILE_BYTES = 1.0 * 2**30  # tile when the untiled activations would need more than this
-DEFAULT_TILE = 1024
+TILE_BYTES = 0.5 * 2**30  # an automatic tile's activations (margins included) stay within this
 
 
-def choose_tile(tile: int | None, pixels: int, bytes_per_pixel: float, multiple: int) -> int | None:
-    """The tile size to use: ``tile`` when given (0: never tile), else :data:`DEFAULT_TILE` when the
-    untiled run's activations (``bytes_per_pixel`` × ``pixels``, measured per architecture) would exceed
-    :data:`AUTO_TILE_BYTES`, else None (untiled)."""
+def choose_tile(tile: int | None, pixels: int, bytes_per_pixel: float, multiple: int, halo: int = 0) -> int | None:
+    """The tile size to use: ``tile`` when given (0: never tile); else, when the untiled run's activations
+    (``bytes_per_pixel`` × ``pixels``, measured per architecture) would exceed :data:`AUTO_TILE_BYTES`,
+    the largest tile whose activations with its margins fit :data:`TILE_BYTES`; else None (untiled)."""
     if tile == 0:
         return None
     if tile is not None:
         return max(multiple, tile // multiple * multiple)
-    return DEFAULT_TILE if pixels * bytes_per_pixel > AUTO_TILE_BYTES else None
+    if pixels * bytes_per_pixel <= AUTO_TILE_BYTES:
+        return None
+    side = int((TILE_BYTES / bytes_per_pixel) ** 0.5) - 2 * halo
+    return max(128, side // multiple * multiple)
 
 
 class FixedInstanceNorm(torch.nn.Module):

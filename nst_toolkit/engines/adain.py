@@ -28,7 +28,7 @@ from .registry import EngineSpec, register
 
 ENGINE = "adain"
 TILE_HELP = ("Stylise in tiles of this many px with the whole image's statistics (bounded memory, any size); "
-             "default: tiles of 1024 px when the image would need over 1 GiB at once; 0: never.")
+             "default: tiles of about 0.5 GiB of activations when the image would need over 1 GiB at once; 0: never.")
 ENCODER_LAYER = "relu4_1"  # paper, sec. 6.1
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # paper, sec. 6.2
 MULTIPLE = 8  # three poolings before relu4_1
@@ -309,7 +309,8 @@ class AdaINEngine(EngineBase):
             raise NSTError(f"a mask needs exactly two styles (foreground, background), got {len(stats)}")
         w = blend_weights(weights, len(stats)) if m is None else (1.0, 1.0)
         pixels = content.shape[-2] * content.shape[-1]
-        tile = choose_tile(cfg.tile, pixels, BYTES_PER_PIXEL["light" if self.light is not None else "vgg"], MULTIPLE)
+        tile = choose_tile(cfg.tile, pixels, BYTES_PER_PIXEL["light" if self.light is not None else "vgg"], MULTIPLE,
+                           TILE_HALO)
         if tile is not None and m is None and content.shape[0] == 1:
             out = run_tiled(self._tile_function(content, stats, w, tile), content, tile=tile, halo=TILE_HALO,
                             multiple=MULTIPLE)

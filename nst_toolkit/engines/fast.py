@@ -27,7 +27,7 @@ from .registry import EngineSpec, register
 
 ENGINE = "fast"
 TILE_HELP = ("Stylise in tiles of this many px with the whole image's statistics (bounded memory, any size); "
-             "default: tiles of 1024 px when the image would need over 1 GiB at once; 0: never.")
+             "default: tiles of about 0.5 GiB of activations when the image would need over 1 GiB at once; 0: never.")
 # Peak activation memory of an untiled TransformerNet pass, bytes per input pixel per unit of width
 # (RSS growth measured at 1024² on the CPU: width 32 → 977 B/px, width 12 → 458 B/px).
 BYTES_PER_PIXEL_PER_WIDTH = 40.0
@@ -239,7 +239,8 @@ class FastEngine(EngineBase):
 
     def _forward(self, x: Tensor) -> Tensor:
         pixels = x.shape[-2] * x.shape[-1]
-        tile = choose_tile(self.config.tile, pixels, BYTES_PER_PIXEL_PER_WIDTH * self.net.width, TransformerNet.MULTIPLE)
+        tile = choose_tile(self.config.tile, pixels, BYTES_PER_PIXEL_PER_WIDTH * self.net.width, TransformerNet.MULTIPLE,
+                           TILE_HALO)
         if tile is None or x.shape[0] != 1:
             return stylize_padded(self.net, x)
         # Instance-norm statistics of the whole image (of a downscaled copy above STATS_PIXELS), shared by all tiles.
