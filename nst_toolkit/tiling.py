@@ -83,7 +83,7 @@ def run_tiled(fn: Callable[[Tensor], Tensor], image: Tensor, *, tile: int, halo:
 
 
 AUTO_TILE_BYTES = 1.0 * 2**30  # tile when the untiled activations would need more than this
-TILE_BYTES = 0.5 * 2**30  # an automatic tile's activations (margins included) stay within this
+TILE_BYTES = 0.375 * 2**30  # an automatic tile's activations (margins included) stay within this
 
 
 def choose_tile(tile: int | None, pixels: int, bytes_per_pixel: float, multiple: int, halo: int = 0) -> int | None:

@@ -29,7 +29,7 @@ def test_run_tiled_is_exact_for_a_pointwise_function():
 
 def test_choose_tile():
     assert choose_tile(None, 1000, 100.0, 8) is None  # small: untiled
-    assert choose_tile(None, 24_000_000, 400.0, 8, 64) == 1024  # 24 MP: tiled by itself, 0.5 GiB a tile
+    assert choose_tile(None, 24_000_000, 400.0, 8, 64) == 872  # 24 MP: tiled by itself, 0.375 GiB a tile
     assert choose_tile(0, 24_000_000, 400.0, 8) is None and choose_tile(300, 10, 1.0, 8) == 296
 
 

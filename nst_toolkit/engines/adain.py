@@ -28,7 +28,7 @@ from .registry import EngineSpec, register
 
 ENGINE = "adain"
 TILE_HELP = ("Stylise in tiles of this many px with the whole image's statistics (bounded memory, any size); "
-             "default: tiles of about 0.5 GiB of activations when the image would need over 1 GiB at once; 0: never.")
+             "default: tiles of about 0.4 GiB of activations when the image would need over 1 GiB at once; 0: never.")
 ENCODER_LAYER = "relu4_1"  # paper, sec. 6.1
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # paper, sec. 6.2
 MULTIPLE = 8  # three poolings before relu4_1
