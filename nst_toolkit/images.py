@@ -38,7 +38,7 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
-    return np.asarray(img.convert("RGB"))
+    return np.array(img.convert("RGB"))  # a writable copy: torch refuses to wrap PIL's read-only buffer silently
 
 
 def open_image(path: str | Path | bytes) -> Image.Image:
@@ -88,7 +88,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
     """PIL image → float32 1×3×H×W in [0, 1]."""
-    a = torch.from_numpy(np.ascontiguousarray(_to_rgb_array(img)))
+    a = torch.from_numpy(_to_rgb_array(img))
     if a.dtype != torch.uint8:
         return a.permute(2, 0, 1).unsqueeze(0).contiguous()
     h, w, _ = a.shape

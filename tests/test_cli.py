@@ -128,6 +128,7 @@ def test_stdin_to_stdout_pipes_carry_only_the_png(tmp_path, photo, painting):
         img = Image.open(io.BytesIO(proc.stdout))
         assert img.format == "PNG" and img.size[0] in (64, Image.open(photo).size[0])
         assert b"wrote standard output" in proc.stderr and not list(work.iterdir())  # no file written
+        assert len(proc.stderr.decode().strip().splitlines()) == 1, proc.stderr  # no warnings beside it
     proc = subprocess.run([sys.executable, "-m", "nst_toolkit", "fast", "-", "-o", "-"], input=b"not an image",
                           capture_output=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == b"" and proc.stderr.decode().startswith("nst: error: <stdin>")
