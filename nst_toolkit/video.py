@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .errors import NSTError
-from .images import IMAGE_SUFFIXES, list_images, load_image, save_image
+from .images import list_images, load_image, save_image
 from .io import TMP_SUFFIX, stale_temporaries
 
 VIDEO_SUFFIXES = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi", ".gif": "gif"}
@@ -422,7 +422,3 @@ def synthetic_clip(photo: Tensor, kind: str, frames: int, size: tuple[int, int],
             raise ValueError("the photo is too small for this clip")
         out.append((crop + noise * torch.randn(crop.shape, generator=g)).clamp(0, 1))
     return out, shifts
-
-
-def is_image_path(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES and path.suffix.lower() != ".gif"

@@ -10,7 +10,7 @@ written anywhere else. The built-in engines are imported on first use.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -41,7 +41,6 @@ class EngineSpec:
     train_hint: Callable[[Path], str] | None = None
     # Model files this engine can use, for `nst models` (a name of checkpoints.model_files).
     model_kind: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
