@@ -215,7 +215,7 @@ def write_attribution(out: Path, kept: list[dict], dropped: list[tuple[str, str]
         "those of the upstream README in each photo's folder; photos whose licence was unclear, CC-BY-SA or GPL,",
         "and the photos held out for evaluation, were left out.",
         "",
-        f"Changes to every photo: GCompris's own edits (see *upstream changes*), then resized so the shorter side",
+        "Changes to every photo: GCompris's own edits (see *upstream changes*), then resized so the shorter side",
         f"is at most {SHORT_SIDE} px and re-encoded as JPEG (quality {QUALITY}).",
         "",
         "| file | source (package: original path) | author | licence | original | upstream changes |",

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from nst_toolkit.checkpoints import load_checkpoint, save_checkpoint, user_models_dir
 from nst_toolkit.cli import app
 from nst_toolkit.io import stale_temporaries
-from nst_toolkit.nets import AdaINDecoder, TransformerNet
+from nst_toolkit.nets import TransformerNet
 from nst_toolkit.resources import shipped_models_dir
 from nst_toolkit.training import training_state
 

@@ -8,7 +8,7 @@ import torch
 from typer.testing import CliRunner
 
 from nst_toolkit.cli import app
-from nst_toolkit.video import Stabilizer, flicker, global_motion, global_shift, open_clip, shift_image, synthetic_clip
+from nst_toolkit.video import Stabilizer, flicker, global_motion, global_shift, shift_image, synthetic_clip
 
 av = pytest.importorskip("av")
 runner = CliRunner()

@@ -160,7 +160,7 @@ def server():
 
 
 def test_browser_uploads_two_images_runs_fast_and_reads_the_result(server, tmp_path):
-    selenium = pytest.importorskip("selenium", reason="selenium is not installed")
+    pytest.importorskip("selenium", reason="selenium is not installed")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     driver_path = shutil.which("chromedriver")
     if not chromium or not driver_path:
