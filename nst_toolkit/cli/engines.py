@@ -161,12 +161,13 @@ def one_pass_command(spec: EngineSpec):
             outs = outputs_for(files, v["output"], Path(model).stem if model and not spec.style_images else spec.name)
         dev = device_for(v["device"])
         styles, _ = load_styles(spec, v, dev)
+        size = getattr(cfg, "size", None)
+        load = lambda src: load_image(sys.stdin.buffer.read() if src is STDIN else src, size).to(dev)  # noqa: E731
         if sheet:
             from ..images import save_pil
             from ..sheet import MAX_SIDE, model_sheet
 
-            size = getattr(cfg, "size", None)
-            x = load_image(sys.stdin.buffer.read() if files[0] is STDIN else files[0], size).to(dev)
+            x = load(files[0])
             result = model_sheet(spec.name, cfg, x, styles, max_side=None if size else MAX_SIDE)  # --size wins
             save_pil(result.image, outs[0])
             if not v["quiet"]:
@@ -180,7 +181,7 @@ def one_pass_command(spec: EngineSpec):
         many = len(files) > 1
         with ProgressBar(len(files), spec.name, enabled=many and not v["quiet"], unit="img") as bar:
             for i, (src, dst) in enumerate(zip(files, outs)):
-                x = load_image(sys.stdin.buffer.read() if src is STDIN else src, getattr(cfg, "size", None)).to(dev)
+                x = load(src)
                 t0 = time.perf_counter()
                 y = run(x)
                 if dev.type == "cuda":
