@@ -1,7 +1,7 @@
 """Training images from a local folder or a Hugging Face dataset, as random square crops.
 
-Everything goes through ``datasets``: a folder is read as ``imagefolder``; anything else is taken
-as a hub id and streamed. Unreadable images are skipped and counted, never a crash. Each
+A local folder is read directly (its image files, sorted, searched recursively); anything else
+is taken as a Hugging Face hub id and streamed through ``datasets``. Unreadable images are skipped and counted, never a crash. Each
 distributed rank reads its own shard. Batches are drawn from a generator seeded by
 (seed, rank, step), so a resumed run sees the same batches as an uninterrupted one.
 """
@@ -23,19 +23,18 @@ from .images import IMAGE_SUFFIXES
 
 
 def _open_dataset(source: str, streaming: bool | None):
+    path = Path(source).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not files:
+            raise NSTError(f"{path}: no images found in this folder")
+        return [{"image": str(p)} for p in files], False
+    if path.exists():
+        raise NSTError(f"{source}: training data must be a folder of images or a Hugging Face dataset id")
     try:
         import datasets
     except ImportError:  # pragma: no cover - a declared dependency
-        raise NSTError("reading training data needs the 'datasets' package") from None
-    path = Path(source).expanduser()
-    if path.is_dir():
-        files = [p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
-        if not files:
-            raise NSTError(f"{path}: no images found in this folder")
-        ds = datasets.load_dataset("imagefolder", data_dir=str(path), split="train")
-        return ds.cast_column("image", datasets.Image(decode=False)), False
-    if path.exists():
-        raise NSTError(f"{source}: training data must be a folder of images or a Hugging Face dataset id")
+        raise NSTError("reading a Hugging Face dataset needs the 'datasets' package") from None
     try:
         ds = datasets.load_dataset(source, split="train", streaming=True if streaming is None else streaming)
     except Exception as e:
@@ -79,6 +78,8 @@ class CropSampler:
     Decoded, resized images are cached in memory (up to ``cache_limit`` of them), so a small folder
     is decoded once. Hub datasets are streamed into a reservoir of ``cache_limit`` images.
     ``name`` is what ``self.source`` (the training metadata, messages) calls the data; default ``source``.
+    ``short_side``: the shorter side images are kept at (default ``size * scale_jitter``); a larger one
+    makes crops closer to the photos' own scale (details as at full size rather than thumbnails).
     """
 
     def __init__(
@@ -90,11 +91,14 @@ class CropSampler:
         cache_limit: int = 20000,
         scale_jitter: float = 1.25,
         name: str | None = None,
+        short_side: int = 0,
     ):
         if size < 32:
             raise NSTError(f"crop size must be at least 32 px, not {size}")
         self.source, self.size, self.rank, self.world = name or source, size, rank, world_size
         self.scale_jitter = scale_jitter
+        # Images are kept with this shorter side; each crop takes a random square of it, resized to ``size``.
+        self.short_side = max(size, short_side or round(size * scale_jitter))
         self.skipped = 0
         ds, streaming = _open_dataset(source, None)
         self.images: list[torch.Tensor] = []
@@ -119,7 +123,7 @@ class CropSampler:
             img = _decode(item)
             if min(img.size) < 16:
                 raise ValueError("too small")
-            self.images.append(_to_uint8_tensor(img, round(self.size * self.scale_jitter)))
+            self.images.append(_to_uint8_tensor(img, self.short_side))
         except Exception:
             self.skipped += 1
 

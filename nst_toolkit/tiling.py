@@ -62,7 +62,14 @@ def run_tiled(fn: Callable[[Tensor], Tensor], image: Tensor, *, tile: int, halo:
     halo = -(-halo // multiple) * multiple
     ys, xs = tile_spans(h, tile, overlap, multiple), tile_spans(w, tile, overlap, multiple)
     out = torch.zeros(1, 3, h, w, device=image.device)
-    weight = torch.zeros(1, 1, h, w, device=image.device)
+    # Each tile's weight is a product wy(y)·wx(x), so the weights summed over all tiles are the
+    # product of the two 1-D sums: two vectors instead of a full-size weight map (96 MB at 24 MP).
+    wsum_y = torch.zeros(h, device=image.device)
+    wsum_x = torch.zeros(w, device=image.device)
+    for y0, y1 in ys:
+        wsum_y[y0:y1] += _ramp(y1 - y0, y0, y1, overlap, h, image.device)
+    for x0, x1 in xs:
+        wsum_x[x0:x1] += _ramp(x1 - x0, x0, x1, overlap, w, image.device)
     total, done = len(ys) * len(xs), 0
     for y0, y1 in ys:
         for x0, x1 in xs:
@@ -73,13 +80,12 @@ def run_tiled(fn: Callable[[Tensor], Tensor], image: Tensor, *, tile: int, halo:
             core = result[..., y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
             wy = _ramp(y1 - y0, y0, y1, overlap, h, image.device)
             wx = _ramp(x1 - x0, x0, x1, overlap, w, image.device)
-            wt = (wy[:, None] * wx[None, :])[None, None]
-            out[..., y0:y1, x0:x1] += core * wt
-            weight[..., y0:y1, x0:x1] += wt
+            out[..., y0:y1, x0:x1] += core * (wy[:, None] * wx[None, :])
             done += 1
             if on_tile is not None:
                 on_tile(done, total)
-    return out.div_(weight.clamp_min_(1e-8)).clamp_(0, 1)  # in place: no second full-size image
+    out.div_(wsum_y.clamp_min_(1e-8).view(1, 1, h, 1)).div_(wsum_x.clamp_min_(1e-8).view(1, 1, 1, w))
+    return out.clamp_(0, 1)  # in place: no second full-size image
 
 
 AUTO_TILE_BYTES = 1.0 * 2**30  # tile when the untiled activations would need more than this

@@ -77,7 +77,8 @@ def train_model(
     a WeightsError before the first step). ``max_seconds`` ends the run early (and saves) once this
     process has trained that long. Returns the optimiser.
     """
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    params = [p for p in model.parameters() if p.requires_grad]  # frozen weights (e.g. train-fast --train-params norm) stay put
+    opt = torch.optim.Adam(params, lr=lr)
     if resume is not None:
         restore_optimizer(opt, resume[0], resume[1], require_state=start_step > 0, source=resume_from)
     rank, world = rank_and_world()
@@ -102,7 +103,7 @@ def train_model(
             if max_grad_norm:
                 # A single gradient spike collapsed an unclipped TransformerNet for good (seen at
                 # ~2500 steps with style weight 5–10); clipping keeps Adam's steps bounded.
-                torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+                torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
             opt.step()
             step += 1
             if on_step is not None:

@@ -196,3 +196,26 @@ def test_light_model_round_trip_alpha_zero_and_training(tmp_path, photo_folder, 
     with torch.no_grad():
         decoded = net.decoder(net.encoder(c)).clamp(0, 1)
     assert torch.allclose(eng.stylize(c, s), decoded, atol=1e-5)
+
+
+def test_light_distillation_adds_the_papers_loss_when_asked(photo_folder, styles):
+    from nst_toolkit.engines.adain import LightAdaINTask
+
+    cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), size=32, batch_size=2)
+    plain = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
+    with torch.no_grad():
+        assert set(plain.loss_fn(plain.model, 0)) == {"distill", "reconstruct", "embed"}
+    cfg = replace(cfg, perceptual_weight=0.5)
+    task = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
+    task.model.load_state_dict(plain.model.state_dict())
+    with torch.no_grad():
+        terms = task.loss_fn(task.model, 0)
+        half = {k: float(v) for k, v in terms.items()}
+        full = {k: float(v) for k, v in LightAdaINTask(replace(cfg, perceptual_weight=1.0), task.content, task.style,
+                                                       torch.device("cpu")).loss_fn(task.model, 0).items()}
+    assert set(terms) == {"distill", "reconstruct", "embed", "content", "style"}
+    assert half["content"] > 0 and half["style"] > 0
+    assert full["content"] == pytest.approx(2 * half["content"], rel=1e-4)  # linear in the weight
+    assert full["distill"] == pytest.approx(half["distill"], rel=1e-5)  # the other terms unchanged
+    with pytest.raises(NSTError, match="perceptual-weight must not be negative"):
+        replace(cfg, perceptual_weight=-1.0).validate()

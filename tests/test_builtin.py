@@ -44,7 +44,7 @@ def test_train_fast_without_data_uses_the_builtin_photos(tmp_path, painting, pho
     from nst_toolkit.engines.fast import load_transformer
 
     out = tmp_path / "mine.safetensors"
-    r = run("train-fast", "--style", painting, "--steps", "1", "--size", "32", "--batch-size", "1", "--width", "4",
+    r = run("train-fast", "--style", painting, "--steps", "1", "--size", "32", "--batch-size", "1", "--width", "4", "--base", "none",
             "--n-res", "1", "--checkpoint-every", "0", "--val-image", photo, "--device", "cpu", "-o", out)
     assert r.exit_code == 0, r.output
     n = sum(1 for p in builtin_photos().iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)

@@ -20,7 +20,7 @@ from nst_toolkit.training import fit
 
 
 runner = CliRunner()
-TINY = replace(FastTrainConfig(), size=32, batch_size=2, width=8, n_res=1, style_size=48, steps=4, checkpoint_every=2)
+TINY = replace(FastTrainConfig(), base="none", train_params="all", size=32, batch_size=2, width=8, n_res=1, style_size=48, steps=4, checkpoint_every=2)
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -168,6 +168,7 @@ def test_cli_train_fast_then_fast_and_models(tmp_path, photo_folder, painting, p
     model = tmp_path / "mine.safetensors"
     r = runner.invoke(app, ["train-fast", "--style", str(painting), "--data", str(photo_folder), "-o", str(model),
                             "--size", "32", "--batch-size", "2", "--steps", "3", "--width", "8", "--checkpoint-every", "2",
+                            "--base", "none", "--train-params", "all",
                             "--val-image", str(photo), "--style-size", "48", "--quiet", "--device", "cpu"])
     assert r.exit_code == 0, r.output
     meta = read_metadata(model)
@@ -205,6 +206,7 @@ def test_ddp_two_cpu_processes_keep_identical_weights(tmp_path, photo_folder, pa
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517", str(script),
            "train-fast", "--style", str(painting), "--data", str(photo_folder), "-o", str(out), "--size", "32",
            "--batch-size", "2", "--steps", "3", "--width", "8", "--style-size", "48", "--val-image", str(painting),
+           "--base", "none", "--train-params", "all",
            "--checkpoint-every", "0", "--quiet", "--device", "cpu"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -286,3 +288,94 @@ def test_cli_train_fast_distils_a_teacher(tmp_path, photo_folder, photo, paintin
     assert student.width == 4 and meta["style_sha256"] == "f" * 64 and meta["training"]["method"] == "distillation"
     r = runner.invoke(app, ["train-fast", "--teacher", str(teacher), "--style", str(painting), "-o", str(tmp_path / "x.safetensors"), *common])
     assert r.exit_code == 2 and "either --style" in r.output and not (tmp_path / "x.safetensors").exists()
+
+
+def test_style_bank_rows_are_styles_and_the_base_is_their_mean(photo_folder, painting):
+    from nst_toolkit.engines.fast import StyleBank, StyleBankTask, norm_parameter_names
+    from nst_toolkit.images import load_image
+
+    bank = StyleBank(TransformerNet(width=8, n_res=1), n_styles=3)
+    names = norm_parameter_names(bank.net)
+    assert len(names) == 2 * (5 + 2 * 1)  # weight and bias of 5 norms outside the blocks, 2 per block
+    with torch.no_grad():
+        for b in bank.bank:
+            b[1].uniform_(0.5, 1.5)
+    x = torch.rand(1, 3, 32, 32)
+    plain = TransformerNet(width=8, n_res=1)
+    plain.load_state_dict(bank.net.state_dict())
+    with torch.no_grad():
+        for n, b in zip(names, bank.bank):
+            plain.get_parameter(n).copy_(b[1])
+        assert torch.allclose(bank(x, 1), plain(x), atol=1e-5)
+        assert not torch.allclose(bank(x, 0), bank(x, 1), atol=1e-3)
+        base = bank.base()
+        for n, b in zip(names, bank.bank):
+            assert torch.allclose(base.get_parameter(n), b.mean(0))
+    # training moves each style's own row only
+    cfg = replace(TINY, steps=2)
+    style = load_image(painting, cfg.style_size)
+    task = StyleBankTask(cfg, [style, style.flip(-1)], ["a", "b"], CropSampler(str(photo_folder), cfg.size), torch.device("cpu"))
+    before = [b.detach().clone() for b in task.model.bank]
+    fit(task, checkpoint=photo_folder.parent / "bank.safetensors", steps=1, lr=1e-2, batch_size=2)  # step 0: style 0
+    moved = [not torch.equal(b0, b) for b0, b in zip(before, task.model.bank)]
+    assert all(not torch.equal(b0[0], b[0]) for b0, b in zip(before, task.model.bank))
+    assert all(torch.equal(b0[1], b[1]) for b0, b in zip(before, task.model.bank)) and all(moved)
+
+
+def test_norm_only_training_from_a_base_keeps_the_convolutions(tmp_path, photo_folder, painting):
+    from nst_toolkit.engines.fast import norm_parameter_names
+
+    base = TransformerNet(width=8, n_res=1)
+    base_file = save_checkpoint(tmp_path / "base.safetensors", {f"model.{k}": v for k, v in base.state_dict().items()},
+                                {"engine": "fast", "architecture": base.architecture(), "step": 7,
+                                 "training": {"styles": ["x", "y"]}})
+    cfg = replace(TINY, base=str(base_file), train_params="norm", width=32, steps=20, lr=2e-2)
+    task = _task(photo_folder, painting, cfg)
+    assert task.model.width == 8  # the base's architecture, not --width
+    fixed = lambda: float(sum(task.loss_fn(task.model, 10_000).values()))
+    with torch.no_grad():
+        before = fixed()
+    fit(task, checkpoint=tmp_path / "ck.safetensors", steps=cfg.steps, lr=cfg.lr, batch_size=2)
+    with torch.no_grad():
+        after = fixed()
+    assert after < 0.9 * before
+    norms = set(norm_parameter_names(task.model))
+    trained = base.state_dict()
+    for k, v in task.model.state_dict().items():
+        assert torch.equal(v, trained[k]) != (k in norms), k  # only the norms moved
+    meta = read_metadata(tmp_path / "ck.safetensors")
+    assert meta["base"]["step"] == 7 and meta["base"]["styles"] == ["x", "y"] and len(meta["base"]["sha256"]) == 64
+    with pytest.raises(NSTError, match="train-params must be one of all, norm"):
+        replace(cfg, train_params="some").validate()
+    with pytest.raises(WeightsError, match="no base network named"):
+        _task(photo_folder, painting, replace(cfg, base="nosuch"))
+
+
+def test_default_recipe_adapts_the_shipped_base_and_records_it(tmp_path, photo_folder, painting, photo):
+    """The default `nst train-fast`: the shipped base, instance-norm scales and shifts only."""
+    from nst_toolkit.engines.fast import norm_parameter_names, resolve_base
+
+    cfg = replace(FastTrainConfig(), size=32, batch_size=2, style_size=48, steps=12)
+    assert cfg.base == "default" and cfg.train_params == "norm"
+    task = _task(photo_folder, painting, cfg)
+    trainable = {n for n, p in task.model.named_parameters() if p.requires_grad}
+    assert trainable == set(norm_parameter_names(task.model)) and len(trainable) == 2 * (5 + 2 * 5)
+    fixed = lambda: float(sum(task.loss_fn(task.model, 10_000).values()))
+    with torch.no_grad():
+        before = fixed()
+    fit(task, checkpoint=tmp_path / "ck.safetensors", steps=cfg.steps, lr=cfg.lr, batch_size=2)
+    with torch.no_grad():
+        after = fixed()
+    assert after < 0.9 * before
+
+    model = tmp_path / "mine.safetensors"
+    r = runner.invoke(app, ["train-fast", "--style", str(painting), "--data", str(photo_folder), "-o", str(model),
+                            "--size", "32", "--batch-size", "2", "--steps", "2", "--style-size", "48",
+                            "--checkpoint-every", "1", "--val-image", str(photo), "--quiet", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    net, meta = load_transformer(model)
+    base_meta = read_metadata(resolve_base("default"))
+    assert net.width == base_meta["architecture"]["width"] and meta["step"] == 2
+    assert meta["base"]["name"] == "default" and meta["base"]["styles"] == base_meta["training"]["styles"]
+    assert meta["training"]["train_params"] == "norm" and meta["style_sha256"] and meta["data"]["images"] == 6
+    assert (tmp_path / "mine.run" / "preview_000001.jpg").is_file()

@@ -258,7 +258,7 @@ def train_fast_resume(tmp_path: Path, train_inputs, edit) -> tuple:
     model = tmp_path / "mine.safetensors"
     save_checkpoint(tmp_path / "mine.run" / "checkpoint.safetensors", tensors, meta)
     r = runner.invoke(app, ["train-fast", "--style", str(d / "style.png"), "--data", str(d / "photos"), "-o", str(model),
-                            "--size", "32", "--batch-size", "2", "--steps", "2", "--width", "8", "--n-res", "1",
+                            "--size", "32", "--batch-size", "2", "--steps", "2", "--width", "8", "--n-res", "1", "--base", "none", "--train-params", "all",
                             "--style-size", "48", "--val-image", str(d / "style.png"), "--checkpoint-every", "0",
                             "--resume", "--quiet", "--device", "cpu"])
     return r, model

@@ -31,3 +31,19 @@ def test_bench_video_tiny(tmp_path):
     clips = json.loads(out.read_text())["clips"]
     assert set(clips) == {"tiny pan"}
     assert {"nst fast", "nst fast stabilised"} <= set(clips["tiny pan"]) and (tmp_path / "f.png").is_file()
+
+
+def test_bench_train_fast_tiny(tmp_path, photo_folder):
+    out = tmp_path / "bench"
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_train_fast.py"), "--tiny",
+                           "--paintings", str(REPO / "nst_toolkit" / "samples" / "great_wave.jpg"),
+                           "--photos", str(photo_folder), "--data", str(photo_folder), "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads((out / "results.json").read_text())["results"]["great_wave"]
+    assert set(rows) == {"default", "paper", "adain"}
+    for recipe in ("default", "paper"):
+        assert rows[recipe][-1]["step"] == 4 and rows[recipe][-1]["seconds"] > 0
+        assert all(r["style_distance"] > 0 and r["content_distance"] > 0 for r in rows[recipe])
+    table = (out / "table.md").read_text()
+    assert "| great_wave | default |" in table and "| great_wave | adain |" in table and (out / "plot.png").is_file()

@@ -113,11 +113,12 @@ def train_fast_command():
         quiet_datasets()
         if v["data"] is None:
             photos = builtin_photos()
-            sampler = CropSampler(str(photos), cfg.size, rank=rank, world_size=world, name=BUILTIN_PHOTOS_NAME)
+            sampler = CropSampler(str(photos), cfg.size, rank=rank, world_size=world, name=BUILTIN_PHOTOS_NAME,
+                                  short_side=cfg.photo_size)
             n = sum(1 for p in photos.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             data = f"built-in photos ({n}, see nst_toolkit/photos/ATTRIBUTION.md)"
         else:
-            sampler = CropSampler(v["data"], cfg.size, rank=rank, world_size=world)
+            sampler = CropSampler(v["data"], cfg.size, rank=rank, world_size=world, short_side=cfg.photo_size)
             data = v["data"]
         if rank == 0 and not v["quiet"]:
             typer.echo(f"{len(sampler)} training images on rank 0 ({sampler.skipped} unreadable, skipped) "

@@ -69,12 +69,17 @@ class AdaINTrainConfig:
     # embedding MSE divided by its target's mean square), so weights near 1 balance them.
     reconstruct_weight: float = option(1.0, "For --arch light: weight of decoding the content back (alpha 0).")
     embed_weight: float = option(0.5, "For --arch light: weight of matching VGG-19 relu4_1 through a 1x1 embedding.")
+    # Pixel distillation alone gave blurry, weakly stylised output (issue #12, sitting 3): this adds
+    # the paper's own objective on the student's output, so it learns the texture, not a blur of it.
+    perceptual_weight: float = option(0.0, "For --arch light: weight of the paper's content and style loss "
+                                            "(VGG-19; style times --style-weight) on the student's stylisation (0: pixel distillation only).")
 
     def validate(self) -> None:
         check_positive(size=self.size, batch_size=self.batch_size, steps=self.steps, lr=self.lr)
         check_non_negative(style_weight=self.style_weight, warmup_steps=self.warmup_steps, lr_decay=self.lr_decay,
                            pixel_weight=self.pixel_weight, checkpoint_every=self.checkpoint_every,
-                           reconstruct_weight=self.reconstruct_weight, embed_weight=self.embed_weight)
+                           reconstruct_weight=self.reconstruct_weight, embed_weight=self.embed_weight,
+                           perceptual_weight=self.perceptual_weight)
         check_choice("arch", self.arch, ARCHS)
         if len(self.widths) != 4 or any(not 1 <= w <= 1024 for w in self.widths):
             raise NSTError(f"widths must be four channel counts in 1..1024, not {self.widths}")
@@ -168,7 +173,10 @@ class LightAdaINTask(TrainingTask):
     * ``reconstruct``: L1 between the student's decoded content (alpha 0) and the content itself,
       so ``--alpha 0`` gives back the photo (the teacher's own decoder inverts its encoder poorly);
     * ``embed``: the student's features through a 1×1 convolution against VGG-19 relu4_1
-      (Wang et al. 2020's linear embedding), so its feature statistics carry what VGG's do.
+      (Wang et al. 2020's linear embedding), so its feature statistics carry what VGG's do;
+    * ``content`` and ``style`` (when ``perceptual_weight`` > 0): the paper's losses through VGG-19
+      on the student's stylisation — relu4_1 against the teacher's AdaIN target, mean and std of
+      relu1_1 … relu4_1 against the style's.
     """
 
     engine = ENGINE
@@ -183,26 +191,34 @@ class LightAdaINTask(TrainingTask):
         self.teacher = teacher.to(device).eval().requires_grad_(False)
         self.teacher_sha256 = sha256_file(teacher_path)
         weights = self.teacher_meta.get("encoder", {}).get("weights", "bundled")
-        self.vgg = VGGFeatures([ENCODER_LAYER], weights).to(device)
+        self.vgg = VGGFeatures(STYLE_LAYERS if cfg.perceptual_weight else [ENCODER_LAYER], weights).to(device)
         self.model = init_seeded(LightAdaIN(tuple(cfg.widths)), cfg.seed).to(device)
 
     def loss_fn(self, net: nn.Module, step: int) -> Mapping[str, Tensor]:
         cfg = self.cfg
         c = self.content.batch(cfg.batch_size, cfg.seed, step).to(self.device)
         s = self.style.batch(cfg.batch_size, cfg.seed + 1, step).to(self.device)
+        perceptual = cfg.perceptual_weight > 0
         with torch.no_grad():
             fc_t = self.vgg(c, [ENCODER_LAYER])[ENCODER_LAYER]
-            fs_t = self.vgg(s, [ENCODER_LAYER])[ENCODER_LAYER]
-            target = self.teacher(losses.adain(fc_t, *losses.mean_std(fs_t))).clamp(0, 1)
+            fs = self.vgg(s, STYLE_LAYERS if perceptual else [ENCODER_LAYER])
+            t = losses.adain(fc_t, *losses.mean_std(fs[ENCODER_LAYER]))
+            target = self.teacher(t).clamp(0, 1)
         y, rec, fc = net(c, s)
         model = net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
         embedded = model.encoder.embed(fc)
-        fc_t = fc_t * EMBED_SCALE  # Caffe-unit activations in the hundreds: near 1, so Adam's steps fit the 1×1 conv
-        return {
+        fc_scaled = fc_t * EMBED_SCALE  # Caffe-unit activations in the hundreds: near 1, so Adam's steps fit the 1×1 conv
+        terms = {
             "distill": (y - target).abs().mean(),
             "reconstruct": cfg.reconstruct_weight * (rec - c).abs().mean(),
-            "embed": cfg.embed_weight * F.mse_loss(embedded, fc_t) / target_scale(fc_t),
+            "embed": cfg.embed_weight * F.mse_loss(embedded, fc_scaled) / target_scale(fc_scaled),
         }
+        if perceptual:
+            fy = self.vgg(y, STYLE_LAYERS)
+            terms["content"] = cfg.perceptual_weight * losses.content_loss(fy[ENCODER_LAYER], t) / target_scale(t)
+            style = sum(losses.mean_std_loss(fy[k], fs[k]) / target_scale(losses.mean_std(fs[k])[1]) for k in STYLE_LAYERS)
+            terms["style"] = cfg.perceptual_weight * cfg.style_weight * style / len(STYLE_LAYERS)
+        return terms
 
     def metadata(self, step: int) -> dict[str, Any]:
         return {

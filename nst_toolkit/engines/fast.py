@@ -22,10 +22,12 @@ from ..styles import StyleSet, StylesLike, check_image_tensor
 from ..tiling import choose_tile, instance_norm_stats, run_tiled, with_fixed_norms
 from ..training import TrainingTask, distilled_from
 from ..vgg import VGGFeatures, validate_layers
-from .base import EngineBase, check_non_negative, check_positive, target_scale
+from .base import EngineBase, check_choice, check_non_negative, check_positive, target_scale
 from .registry import EngineSpec, register
 
 ENGINE = "fast"
+BASE_KIND = "fast_base"  # shipped base networks live in models/fast_base/, apart from the style models
+TRAIN_PARAMS = ("all", "norm")
 TILE_HELP = ("Stylise in tiles of this many px with the whole image's statistics (bounded memory, any size); "
              "default: tiles of about 0.4 GiB of activations when the image would need over 1 GiB at once; 0: never.")
 # Peak activation memory of an untiled TransformerNet pass, bytes per input pixel per unit of width
@@ -39,10 +41,14 @@ STATS_PIXELS = 1024 * 1024  # tiled runs take instance-norm statistics from the 
 class FastTrainConfig:
     """Defaults of `nst train-fast`; each value's source is in its comment."""
 
-    size: int = option(256, "Training crop size, px.")  # paper: 256×256 COCO images
-    batch_size: int = option(8, "Images per step.")  # paper: 4; 8 steadies instance-norm statistics on a small set
-    steps: int = option(4000, "Training steps in all (a resumed run continues up to this).")  # paper: 40k (2 COCO epochs)
-    lr: float = option(1e-3, "Adam learning rate.")  # paper, sec. 4
+    # The default is a CPU recipe (issue #11): adapt the shipped base network's instance-norm scales
+    # and shifts to the new painting (Dumoulin et al. 2017) on small crops, about 15 minutes on 2
+    # cores. The paper's recipe: --base none --train-params all --size 256 --batch-size 4 --lr 1e-3
+    # --steps 40000 (2 COCO epochs in the paper).
+    size: int = option(128, "Training crop size, px (the paper: 256).")
+    batch_size: int = option(4, "Images per step (the paper: 4).")
+    steps: int = option(600, "Training steps in all (a resumed run continues up to this).")
+    lr: float = option(1e-2, "Adam learning rate (the paper: 1e-3, for all weights).")
     width: int = option(32, "Channels of the first layer (paper 32; 12 runs ~4x faster on a CPU).")
     n_res: int = option(5, "Residual blocks (paper 5).")
     content_layers: tuple[str, ...] = option(("relu2_2",), "Comma-separated VGG layers of the content loss.")  # paper, 3.2
@@ -54,13 +60,22 @@ class FastTrainConfig:
     style_weight: float = option(10.0, "Weight of the style loss.")
     tv_weight: float = option(5.0, "Weight of the total-variation loss.")
     style_size: int = option(512, "Longest side of the style image during training, px.")
+    photo_size: int = option(0, "Shorter side the training photos are resized to before the random crops, px "
+                                "(0: 1.25 x --size; larger: crops nearer the photos' own scale).")
     # Not in the paper: unclipped runs collapsed after ~2500 steps here.
     max_grad_norm: float | None = option(1.0, "Clip the gradient norm to this (0: off).")
     seed: int = option(0, "Seed of the initial weights and the crops.")
-    checkpoint_every: int = option(1000, "Write a checkpoint and a preview every N steps (0: only at the end).")
+    checkpoint_every: int = option(150, "Write a checkpoint and a preview every N steps (0: only at the end).")
     vgg_weights: str = option("bundled", "VGG-19 weights of the loss network: bundled | torchvision | a file.")
+    # Dumoulin, Shlens & Kudlur 2017: one network's convolutions serve many styles, each style being
+    # only its instance-norm scales and shifts; a new style needs those few numbers trained.
+    base: str = option("default", "Start from this trained base network: a shipped base's name, a .safetensors file, "
+                               "or none (random weights, the paper). Its width and depth replace --width/--n-res.")
+    train_params: str = option("norm", "Weights to train: all (the paper) | norm (only the instance-norm scales and "
+                                      "shifts, Dumoulin et al. 2017: with --base, a new style in few steps).")
 
     def validate(self) -> None:
+        check_choice("train_params", self.train_params, TRAIN_PARAMS)
         validate_layers(self.content_layers)
         validate_layers(self.style_layers)
         check_positive(size=self.size, batch_size=self.batch_size, steps=self.steps, lr=self.lr, width=self.width,
@@ -68,6 +83,7 @@ class FastTrainConfig:
         if self.width > 256 or self.n_res > 32:  # what a model file may declare (checkpoints.ARCHITECTURES)
             raise NSTError(f"width must be at most 256 and n-res at most 32, not {self.width} and {self.n_res}")
         check_non_negative(content_weight=self.content_weight, style_weight=self.style_weight, tv_weight=self.tv_weight,
+                           photo_size=self.photo_size,
                            checkpoint_every=self.checkpoint_every)
 
     def to_dict(self) -> dict:
@@ -139,8 +155,35 @@ class DistillTask(TrainingTask):
         }
 
 
+def norm_parameter_names(net: nn.Module) -> list[str]:
+    """Names of the instance-norm scales and shifts of ``net`` (what a style is, in Dumoulin et al. 2017)."""
+    return [f"{name}.{p}" for name, m in net.named_modules()
+            if isinstance(m, nn.InstanceNorm2d) and m.affine for p in ("weight", "bias")]
+
+
+def perceptual_terms(cfg: FastTrainConfig, vgg: VGGFeatures, x: Tensor, y: Tensor, grams: Mapping[str, Tensor],
+                     layer_w: Mapping[str, float]) -> dict[str, Tensor]:
+    """Johnson et al.'s loss of output ``y`` for input ``x``: content, style (Gram) and total variation."""
+    with torch.no_grad():
+        target = vgg(x, cfg.content_layers)
+    feats = vgg(y, list(dict.fromkeys(cfg.content_layers + cfg.style_layers)))
+    c = sum(losses.content_loss(feats[k], target[k]) / target_scale(target[k]) for k in cfg.content_layers)
+    return {
+        "content": cfg.content_weight * c / len(cfg.content_layers),
+        "style": cfg.style_weight * losses.style_loss(feats, grams, layer_w),
+        "tv": cfg.tv_weight * losses.tv_loss(y),
+    }
+
+
+def style_targets(vgg: VGGFeatures, style: Tensor, layers: tuple[str, ...]) -> tuple[dict[str, Tensor], dict[str, float]]:
+    """The style's Gram matrices and each layer's weight (1 / layers / the Gram's mean square)."""
+    with torch.no_grad():
+        grams = {k: losses.gram_matrix(v) for k, v in vgg(style, layers).items()}
+    return grams, {k: 1.0 / len(layers) / target_scale(g) for k, g in grams.items()}
+
+
 class FastTask(TrainingTask):
-    """Perceptual-loss training of a TransformerNet for one style image."""
+    """Perceptual-loss training of a TransformerNet for one style image, from random weights or from a base."""
 
     engine = ENGINE
 
@@ -149,30 +192,29 @@ class FastTask(TrainingTask):
         cfg.validate()
         self.cfg, self.sampler, self.device = cfg, sampler, device
         self.style_sha256, self.style_name = style_sha256, style_name
-        self.model = init_seeded(TransformerNet(cfg.width, cfg.n_res), cfg.seed).to(device)
+        self.base_info: dict[str, Any] | None = None
+        if cfg.base == "none":
+            self.model = init_seeded(TransformerNet(cfg.width, cfg.n_res), cfg.seed).to(device)
+        else:
+            path = resolve_base(cfg.base)
+            net, meta = load_transformer(path)
+            self.model = net.to(device)
+            self.base_info = {"sha256": sha256_file(path), "name": path.stem, "step": meta.get("step"),
+                              "styles": meta.get("training", {}).get("styles")}
+        if cfg.train_params == "norm":
+            trained = set(norm_parameter_names(self.model))
+            for name, p in self.model.named_parameters():
+                p.requires_grad_(name in trained)
         self.layers = list(dict.fromkeys(cfg.content_layers + cfg.style_layers))
         self.vgg = (vgg or VGGFeatures(self.layers, cfg.vgg_weights)).to(device)
-        with torch.no_grad():
-            feats = self.vgg(style.to(device), cfg.style_layers)
-            self.style_grams = {k: losses.gram_matrix(v) for k, v in feats.items()}
-        self.layer_w = {k: 1.0 / len(cfg.style_layers) / target_scale(g) for k, g in self.style_grams.items()}
+        self.style_grams, self.layer_w = style_targets(self.vgg, style.to(device), cfg.style_layers)
 
     def loss_fn(self, net: nn.Module, step: int) -> Mapping[str, Tensor]:
-        cfg = self.cfg
-        x = self.sampler.batch(cfg.batch_size, cfg.seed, step).to(self.device)
-        y = net(x)
-        with torch.no_grad():
-            target = self.vgg(x, cfg.content_layers)
-        feats = self.vgg(y, self.layers)
-        c = sum(losses.content_loss(feats[k], target[k]) / target_scale(target[k]) for k in cfg.content_layers)
-        return {
-            "content": cfg.content_weight * c / len(cfg.content_layers),
-            "style": cfg.style_weight * losses.style_loss(feats, self.style_grams, self.layer_w),
-            "tv": cfg.tv_weight * losses.tv_loss(y),
-        }
+        x = self.sampler.batch(self.cfg.batch_size, self.cfg.seed, step).to(self.device)
+        return perceptual_terms(self.cfg, self.vgg, x, net(x), self.style_grams, self.layer_w)
 
     def metadata(self, step: int) -> dict[str, Any]:
-        return {
+        meta = {
             "engine": ENGINE,
             "architecture": self.model.architecture(),
             "training": self.cfg.to_dict(),
@@ -181,11 +223,86 @@ class FastTask(TrainingTask):
             "step": step,
             "data": {"source": self.sampler.source, "images": len(self.sampler), "skipped": self.sampler.skipped},
         }
+        if self.base_info is not None:
+            meta["base"] = self.base_info
+        return meta
+
+
+class StyleBank(nn.Module):
+    """A TransformerNet whose instance-norm scales and shifts are rows of a bank, one row per style.
+
+    Dumoulin et al. 2017's conditional instance norm: the convolutions are shared by every style.
+    :meth:`base` is the shared network with the bank's mean scales and shifts — the starting point
+    from which ``nst train-fast --base`` adapts to a new style.
+    """
+
+    def __init__(self, net: TransformerNet, n_styles: int):
+        super().__init__()
+        self.net = net
+        self.names = norm_parameter_names(net)
+        self.bank = nn.ParameterList(
+            nn.Parameter(net.get_parameter(n).detach().clone().repeat(n_styles, 1)) for n in self.names)
+        for n in self.names:  # replaced by the bank's rows in every pass
+            net.get_parameter(n).requires_grad_(False)
+
+    def forward(self, x: Tensor, style: int) -> Tensor:
+        from torch.func import functional_call
+
+        return functional_call(self.net, {n: b[style] for n, b in zip(self.names, self.bank)}, (x,), strict=False)
+
+    def base(self) -> TransformerNet:
+        net = TransformerNet(self.net.width, self.net.n_res)
+        net.load_state_dict(self.net.state_dict())
+        with torch.no_grad():
+            for n, b in zip(self.names, self.bank):
+                net.get_parameter(n).copy_(b.mean(0))
+        return net.eval()
+
+
+class StyleBankTask(TrainingTask):
+    """Train a :class:`StyleBank` on several styles at once (one style per step, in turn): a base network."""
+
+    engine = ENGINE
+
+    def __init__(self, cfg: FastTrainConfig, styles: list[Tensor], names: list[str], sampler: CropSampler,
+                 device: torch.device, vgg: VGGFeatures | None = None):
+        cfg.validate()
+        if len(styles) < 2 or len(styles) != len(names):
+            raise NSTError("a style bank needs two or more styles, each with a name")
+        self.cfg, self.sampler, self.device, self.names = cfg, sampler, device, list(names)
+        self.model = StyleBank(init_seeded(TransformerNet(cfg.width, cfg.n_res), cfg.seed), len(styles)).to(device)
+        layers = list(dict.fromkeys(cfg.content_layers + cfg.style_layers))
+        self.vgg = (vgg or VGGFeatures(layers, cfg.vgg_weights)).to(device)
+        self.targets = [style_targets(self.vgg, s.to(device), cfg.style_layers) for s in styles]
+
+    def loss_fn(self, net: nn.Module, step: int) -> Mapping[str, Tensor]:
+        k = step % len(self.targets)
+        x = self.sampler.batch(self.cfg.batch_size, self.cfg.seed, step).to(self.device)
+        return perceptual_terms(self.cfg, self.vgg, x, net(x, k), *self.targets[k])
+
+    def metadata(self, step: int) -> dict[str, Any]:
+        net = self.model.net
+        return {
+            "engine": ENGINE,
+            "architecture": net.architecture(),
+            "training": {**self.cfg.to_dict(), "method": "style bank (Dumoulin et al. 2017)", "styles": self.names},
+            "step": step,
+            "data": {"source": self.sampler.source, "images": len(self.sampler), "skipped": self.sampler.skipped},
+        }
+
+    def base_tensors(self) -> dict[str, Tensor]:
+        """The base network's tensors, named as in a model file."""
+        return {f"model.{k}": v for k, v in self.model.base().state_dict().items()}
 
 
 def resolve_model(name_or_path: str) -> Path:
     """A shipped or local fast model name, or a file path → the file."""
     return resolve_model_file(name_or_path, model_dirs(ENGINE), "shipped fast model")
+
+
+def resolve_base(name_or_path: str) -> Path:
+    """A shipped or local base network name (models/fast_base/), or a file path → the file."""
+    return resolve_model_file(name_or_path, model_dirs(BASE_KIND), "base network")
 
 
 def load_transformer(path: str | Path) -> tuple[TransformerNet, dict[str, Any]]:
