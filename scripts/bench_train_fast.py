@@ -10,8 +10,9 @@ the machine alike; --sequential runs them one after another). Every checkpoint t
 copied with its wall time; afterwards each snapshot renders the held-out photos at --size px and
 is scored by `nst eval` (style and content distance, medians) and, with --judge, by an independent
 judge (style log10, LPIPS to the photo). `nst adain` with the same painting is the reference row.
-Writes OUT/table.md, OUT/results.json and OUT/plot.png (style against content distance, one line
-per recipe and painting, labelled with minutes). `--tiny` runs a few steps at 32 px: a smoke test.
+Writes OUT/table.md, OUT/results.json, OUT/plot.png (style against content distance, one line
+per recipe and painting, labelled with minutes) and OUT/gallery.jpg (per painting: the painting,
+then adain and each recipe's final model on the first --gallery photos). `--tiny` runs a few steps at 32 px: a smoke test.
 """
 
 from __future__ import annotations
@@ -188,6 +189,26 @@ def plot(results: dict, path: Path) -> None:
     img.save(path)
 
 
+def gallery(rows: list, path: Path, height: int = 180) -> None:
+    """One row per painting: labelled thumbnails of the painting and the outputs."""
+    from PIL import Image, ImageDraw
+
+    from nst_toolkit.images import tensor_to_pil as to_pil
+
+    thumbs = [[(label, (lambda im: im.resize((max(1, round(im.width * height / im.height)), height)))(to_pil(x)))
+               for label, x in row] for row in rows]
+    width = max(sum(t.width for _, t in row) + 4 * len(row) for row in thumbs)
+    sheet = Image.new("RGB", (width, (height + 16) * len(thumbs)), "white")
+    d = ImageDraw.Draw(sheet)
+    for i, row in enumerate(thumbs):
+        x, y = 0, i * (height + 16)
+        for label, t in row:
+            sheet.paste(t, (x, y + 16))
+            d.text((x + 2, y + 2), label[:40], fill="black")
+            x += t.width + 4
+    sheet.save(path, quality=88)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--paintings", required=True, help="comma-separated painting files")
@@ -201,6 +222,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512, help="longest side of the rendered photos")
     ap.add_argument("--data", default=None, help="training photos (default: the built-in ones)")
     ap.add_argument("--judge", type=Path, default=None, help="path of an independent judge.py (optional)")
+    ap.add_argument("--gallery", type=int, default=3, help="photos per painting in OUT/gallery.jpg (0: none)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "train_fast")
     ap.add_argument("--tiny", action="store_true", help="a few steps at 32 px, two photos: a smoke test")
     a = ap.parse_args()
@@ -226,6 +248,7 @@ def main() -> None:
         torch.set_grad_enabled(True)  # the judge switches gradients off globally; training runs in subprocesses anyway
     a.out.mkdir(parents=True, exist_ok=True)
     results: dict = {}
+    cells: list = []
     for painting in map(Path, a.paintings.split(",")):
         snaps = train(recipes, painting, a.out / "runs", a.minutes, a.threads, a.every, a.data, extra, a.sequential)
         rows = {}
@@ -237,8 +260,17 @@ def main() -> None:
                     continue
                 q = score(render_fast(s["file"], photos, a.size), photos, painting, a.size, judge)
                 rows[r].append({"step": s["step"], "seconds": s["seconds"], **q})
-        rows["adain"] = [{"step": 0, "seconds": 0.0, **score(render_adain(painting, photos, a.size), photos, painting, a.size, judge)}]
+        adain = render_adain(painting, photos, a.size)
+        rows["adain"] = [{"step": 0, "seconds": 0.0, **score(adain, photos, painting, a.size, judge)}]
         results[painting.stem] = rows
+        if a.gallery:
+            from nst_toolkit.images import load_image
+
+            shown = photos[: a.gallery]
+            cells.append([(painting.stem, load_image(painting, a.size))]
+                         + [(f"adain {p.stem}", x) for p, x in zip(shown, adain)]
+                         + [(f"{r} {p.stem}", x) for r, ss in snaps.items()
+                            for p, x in zip(shown, render_fast(ss[-1]["file"], shown, a.size))])
     (a.out / "results.json").write_text(json.dumps({"photos": [p.name for p in photos], "threads": a.threads,
                                                     "minutes": a.minutes, "results": results}, indent=1) + "\n")
     head = "| painting | recipe | minutes | steps | style distance | content distance |"
@@ -257,6 +289,8 @@ def main() -> None:
                 lines.append(line)
     (a.out / "table.md").write_text("\n".join(lines) + "\n")
     plot(results, a.out / "plot.png")
+    if cells:
+        gallery(cells, a.out / "gallery.jpg")
     print("\n".join(lines))
 
 

@@ -352,14 +352,13 @@ def test_norm_only_training_from_a_base_keeps_the_convolutions(tmp_path, photo_f
 
 
 def test_default_recipe_adapts_the_shipped_base_and_records_it(tmp_path, photo_folder, painting, photo):
-    """The default `nst train-fast`: the shipped base, instance-norm scales and shifts only."""
-    from nst_toolkit.engines.fast import norm_parameter_names, resolve_base
+    """The default `nst train-fast`: fine-tunes the shipped base network (all its weights)."""
+    from nst_toolkit.engines.fast import resolve_base
 
-    cfg = replace(FastTrainConfig(), size=32, batch_size=2, style_size=48, steps=12)
-    assert cfg.base == "default" and cfg.train_params == "norm"
+    cfg = replace(FastTrainConfig(), size=32, batch_size=2, style_size=48, steps=12, photo_size=0)
+    assert cfg.base == "default" and cfg.train_params == "all"
     task = _task(photo_folder, painting, cfg)
-    trainable = {n for n, p in task.model.named_parameters() if p.requires_grad}
-    assert trainable == set(norm_parameter_names(task.model)) and len(trainable) == 2 * (5 + 2 * 5)
+    assert all(p.requires_grad for p in task.model.parameters())
     fixed = lambda: float(sum(task.loss_fn(task.model, 10_000).values()))
     with torch.no_grad():
         before = fixed()
@@ -377,5 +376,15 @@ def test_default_recipe_adapts_the_shipped_base_and_records_it(tmp_path, photo_f
     base_meta = read_metadata(resolve_base("default"))
     assert net.width == base_meta["architecture"]["width"] and meta["step"] == 2
     assert meta["base"]["name"] == "default" and meta["base"]["styles"] == base_meta["training"]["styles"]
-    assert meta["training"]["train_params"] == "norm" and meta["style_sha256"] and meta["data"]["images"] == 6
+    assert meta["training"]["train_params"] == "all" and meta["style_sha256"] and meta["data"]["images"] == 6
     assert (tmp_path / "mine.run" / "preview_000001.jpg").is_file()
+
+
+def test_train_fast_has_the_cpu_recipes_time_budget():
+    import typer
+
+    cmd = typer.main.get_command(app).commands["train-fast"]
+    budget = next(p for p in cmd.params if p.name == "max_minutes")
+    assert budget.default == 18.0  # the default recipe ends within 20 minutes, start-up and saving included
+    adain = next(p for p in typer.main.get_command(app).commands["train-adain"].params if p.name == "max_minutes")
+    assert adain.default is None

@@ -47,3 +47,4 @@ def test_bench_train_fast_tiny(tmp_path, photo_folder):
         assert all(r["style_distance"] > 0 and r["content_distance"] > 0 for r in rows[recipe])
     table = (out / "table.md").read_text()
     assert "| great_wave | default |" in table and "| great_wave | adain |" in table and (out / "plot.png").is_file()
+    assert (out / "gallery.jpg").is_file()

@@ -16,15 +16,16 @@ from .common import ProgressBar, command, device_for, device_param, param, quiet
 from .params import config_from, config_params
 
 
-def run_params(engine: str) -> list:
-    """Options every training command has."""
+def run_params(engine: str, max_minutes: float | None = None) -> list:
+    """Options every training command has; ``max_minutes`` is the command's default time budget."""
     return [
         param("output", Optional[Path], typer.Option(
             None, "-o", "--output", help=f"Model file (default: {user_models_dir(engine)}/NAME.safetensors).")),
         param("val_image", Optional[Path], typer.Option(
             None, help=f"Photo rendered as a preview at each checkpoint (default: the built-in {SAMPLE_CONTENT_NAME}).")),
         param("resume", bool, typer.Option(False, "--resume", help="Continue from the latest checkpoint in OUT.run/.")),
-        param("max_minutes", Optional[float], typer.Option(None, help="Stop (and save) after this many minutes.")),
+        param("max_minutes", Optional[float], typer.Option(
+            max_minutes, help="Stop (and save the model) after this many minutes of training; 0: no limit.")),
         param("init_from", Optional[Path], typer.Option(None, help="Start from this model's weights (fine-tune; step 0).")),
         device_param(),
         quiet_param(),
@@ -91,7 +92,8 @@ def train_fast_command():
         param("teacher", Optional[str], typer.Option(None, help=(
             "Distil this trained fast model (name or path) into a narrower, faster one of --width; no style image."))),
         *config_params(FastTrainConfig),
-        *run_params("fast"),
+        # The CPU recipe's budget: the whole command ends within 20 minutes, however fast the machine.
+        *run_params("fast", max_minutes=18.0),
     ]
 
     def body(v: dict[str, Any]) -> None:
