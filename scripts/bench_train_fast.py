@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 RECIPES = {
     "default": [],
     "paper": ["--base", "none", "--train-params", "all", "--size", "256", "--batch-size", "4", "--lr", "1e-3",
-              "--steps", "40000"],
+              "--steps", "40000", "--photo-size", "0"],
 }
 
 

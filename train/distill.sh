@@ -7,4 +7,4 @@ NAME=$1; shift
 DATA=${DATA:-.data}
 exec ${NST:-nst} train-fast --teacher "models/fast/$NAME.safetensors" --data "$DATA/content" \
   -o "models/fast/${NAME}_w12.safetensors" --val-image "$DATA/heldout/gc_wonders_colosseum.jpg" \
-  --width 12 --size 128 --batch-size 8 --lr 1e-3 --checkpoint-every 100 --steps 5000 "$@"
+  --width 12 --size 128 --batch-size 8 --lr 1e-3 --checkpoint-every 100 --steps 5000 --photo-size 0 --max-minutes 0 "$@"

@@ -6,4 +6,4 @@ NAME=$1; STYLE=$2; shift 2
 DATA=${DATA:-.data}
 exec ${NST:-nst} train-fast --style "$STYLE" --data "$DATA/content" -o "models/fast/$NAME.safetensors" \
   --val-image "$DATA/heldout/gc_wonders_colosseum.jpg" --size 256 --batch-size 8 --width 32 \
-  --checkpoint-every 1000 --steps 40000 "$@"
+  --checkpoint-every 1000 --steps 40000 --base none --train-params all --lr 1e-3 --photo-size 0 --max-minutes 0 "$@"
