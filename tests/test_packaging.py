@@ -73,3 +73,13 @@ def test_installed_wheel_runs_shipped_models_from_another_folder(wheel, tmp_path
     assert (work / "a.png").is_file() and (work / "f.png").is_file()
     r = nst("models")
     assert r.returncode == 0 and str(target) in r.stdout and "great_wave_w12" in r.stdout
+    # the default train-fast recipe starts from the base network shipped in the wheel
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(photo, data / "p.png")
+    r = nst("train-fast", "--style", str(painting), "--data", str(data), "--steps", "1", "--size", "32",
+            "--batch-size", "1", "--checkpoint-every", "0", "--val-image", str(photo), "-o", "t.safetensors", "--quiet")
+    assert r.returncode == 0, r.stderr
+    from nst_toolkit.checkpoints import read_metadata
+
+    assert read_metadata(work / "t.safetensors")["base"]["name"] == "default"
