@@ -48,15 +48,19 @@ def _task(folder, style_path, cfg=TINY, vgg=None):
                     style_sha256="abc", style_name="painting")
 
 
-def test_training_lowers_the_loss(photo_folder, painting):
-    cfg = replace(TINY, steps=30, lr=5e-3)
-    task = _task(photo_folder, painting, cfg)
+def _fit_and_measure(task, cfg, checkpoint):
+    """The task's loss on one fixed batch before and after ``fit`` for ``cfg.steps`` steps."""
     fixed = lambda: float(sum(task.loss_fn(task.model, 10_000).values()))  # same batch before and after
     with torch.no_grad():
         before = fixed()
-    fit(task, checkpoint=photo_folder.parent / "ck.safetensors", steps=cfg.steps, lr=cfg.lr, batch_size=2)
+    fit(task, checkpoint=checkpoint, steps=cfg.steps, lr=cfg.lr, batch_size=cfg.batch_size)
     with torch.no_grad():
-        after = fixed()
+        return before, fixed()
+
+
+def test_training_lowers_the_loss(photo_folder, painting):
+    cfg = replace(TINY, steps=30, lr=5e-3)
+    before, after = _fit_and_measure(_task(photo_folder, painting, cfg), cfg, photo_folder.parent / "ck.safetensors")
     assert after < 0.8 * before
 
 
@@ -332,12 +336,7 @@ def test_norm_only_training_from_a_base_keeps_the_convolutions(tmp_path, photo_f
     cfg = replace(TINY, base=str(base_file), train_params="norm", width=32, steps=20, lr=2e-2)
     task = _task(photo_folder, painting, cfg)
     assert task.model.width == 8  # the base's architecture, not --width
-    fixed = lambda: float(sum(task.loss_fn(task.model, 10_000).values()))
-    with torch.no_grad():
-        before = fixed()
-    fit(task, checkpoint=tmp_path / "ck.safetensors", steps=cfg.steps, lr=cfg.lr, batch_size=2)
-    with torch.no_grad():
-        after = fixed()
+    before, after = _fit_and_measure(task, cfg, tmp_path / "ck.safetensors")
     assert after < 0.9 * before
     norms = set(norm_parameter_names(task.model))
     trained = base.state_dict()
@@ -359,12 +358,7 @@ def test_default_recipe_adapts_the_shipped_base_and_records_it(tmp_path, photo_f
     assert cfg.base == "default" and cfg.train_params == "all"
     task = _task(photo_folder, painting, cfg)
     assert all(p.requires_grad for p in task.model.parameters())
-    fixed = lambda: float(sum(task.loss_fn(task.model, 10_000).values()))
-    with torch.no_grad():
-        before = fixed()
-    fit(task, checkpoint=tmp_path / "ck.safetensors", steps=cfg.steps, lr=cfg.lr, batch_size=2)
-    with torch.no_grad():
-        after = fixed()
+    before, after = _fit_and_measure(task, cfg, tmp_path / "ck.safetensors")
     assert after < 0.9 * before
 
     model = tmp_path / "mine.safetensors"
