@@ -1,9 +1,9 @@
 """Training images from a local folder or a Hugging Face dataset, as random square crops.
 
 A local folder is read directly (its image files, sorted, searched recursively); anything else
-is taken as a Hugging Face hub id and streamed through ``datasets``. Unreadable images are skipped and counted, never a crash. Each
-distributed rank reads its own shard. Batches are drawn from a generator seeded by
-(seed, rank, step), so a resumed run sees the same batches as an uninterrupted one.
+is taken as a Hugging Face hub id and streamed through ``datasets``. Unreadable images are skipped
+and counted, never a crash. Each distributed rank reads its own shard. Batches are drawn from a
+generator seeded by (seed, rank, step), so a resumed run sees the same batches as an uninterrupted one.
 """
 
 from __future__ import annotations

@@ -64,22 +64,22 @@ def run_tiled(fn: Callable[[Tensor], Tensor], image: Tensor, *, tile: int, halo:
     out = torch.zeros(1, 3, h, w, device=image.device)
     # Each tile's weight is a product wy(y)·wx(x), so the weights summed over all tiles are the
     # product of the two 1-D sums: two vectors instead of a full-size weight map (96 MB at 24 MP).
+    ramps_y = [_ramp(y1 - y0, y0, y1, overlap, h, image.device) for y0, y1 in ys]
+    ramps_x = [_ramp(x1 - x0, x0, x1, overlap, w, image.device) for x0, x1 in xs]
     wsum_y = torch.zeros(h, device=image.device)
     wsum_x = torch.zeros(w, device=image.device)
-    for y0, y1 in ys:
-        wsum_y[y0:y1] += _ramp(y1 - y0, y0, y1, overlap, h, image.device)
-    for x0, x1 in xs:
-        wsum_x[x0:x1] += _ramp(x1 - x0, x0, x1, overlap, w, image.device)
+    for (y0, y1), r in zip(ys, ramps_y):
+        wsum_y[y0:y1] += r
+    for (x0, x1), r in zip(xs, ramps_x):
+        wsum_x[x0:x1] += r
     total, done = len(ys) * len(xs), 0
-    for y0, y1 in ys:
-        for x0, x1 in xs:
+    for (y0, y1), wy in zip(ys, ramps_y):
+        for (x0, x1), wx in zip(xs, ramps_x):
             cy0, cx0 = max(0, y0 - halo), max(0, x0 - halo)
             cy0, cx0 = cy0 - cy0 % multiple, cx0 - cx0 % multiple  # keep the network's pooling grid
             cy1, cx1 = min(h, y1 + halo), min(w, x1 + halo)
             result = fn(image[..., cy0:cy1, cx0:cx1])
             core = result[..., y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
-            wy = _ramp(y1 - y0, y0, y1, overlap, h, image.device)
-            wx = _ramp(x1 - x0, x0, x1, overlap, w, image.device)
             out[..., y0:y1, x0:x1] += core * (wy[:, None] * wx[None, :])
             done += 1
             if on_tile is not None:

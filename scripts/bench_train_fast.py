@@ -18,6 +18,7 @@ then adain and each recipe's final model on the first --gallery photos). `--tiny
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -100,23 +101,29 @@ def _snapshot(run: dict, folder: Path) -> None:
     run["snaps"].append({"step": step, "seconds": seconds, "file": str(dst)})
 
 
+@functools.cache
+def evaluator():
+    from nst_toolkit.evaluate import Evaluator
+
+    return Evaluator()
+
+
 def score(images, photos, style_path: Path, size: int, judge) -> dict[str, float]:
     """Median nst eval (and judge) numbers of stylised ``images`` of ``photos``."""
     import torch.nn.functional as F
 
-    from nst_toolkit.evaluate import Evaluator
     from nst_toolkit.images import load_image
 
-    ev = Evaluator()
     s = load_image(style_path, size)
+    s_small = judge.load(style_path, 256) if judge is not None else None
     rows = []
     for img, p in zip(images, photos):
         c = load_image(p, size)
-        m = ev(img, c, s)
+        m = evaluator()(img, c, s)
         row = {"style_distance": m["style_distance"], "content_distance": m["content_distance"]}
         if judge is not None:
             small = F.interpolate(img, scale_factor=256 / max(img.shape[-2:]), mode="bicubic", antialias=True).clamp(0, 1)
-            row["judge_style_log10"] = judge.style_distance(small, judge.load(style_path, 256))
+            row["judge_style_log10"] = judge.style_distance(small, s_small)
             row["judge_lpips"] = judge.lpips(small, judge.load(p, 256))
         rows.append(row)
     return {k: statistics.median(r[k] for r in rows) for k in rows[0]}
@@ -125,12 +132,10 @@ def score(images, photos, style_path: Path, size: int, judge) -> dict[str, float
 def render_fast(model_file: str, photos, size: int):
     import torch
 
-    from nst_toolkit.checkpoints import load_model
-    from nst_toolkit.engines.fast import stylize_padded
+    from nst_toolkit.engines.fast import load_transformer, stylize_padded
     from nst_toolkit.images import load_image
-    from nst_toolkit.nets import TransformerNet
 
-    net, _ = load_model(model_file, "fast", "TransformerNet", lambda a: TransformerNet(int(a["width"]), int(a["n_res"])))
+    net, _ = load_transformer(model_file)
     with torch.inference_mode():
         return [stylize_padded(net, load_image(p, size)) for p in photos]
 
@@ -251,15 +256,15 @@ def main() -> None:
     cells: list = []
     for painting in map(Path, a.paintings.split(",")):
         snaps = train(recipes, painting, a.out / "runs", a.minutes, a.threads, a.every, a.data, extra, a.sequential)
-        rows = {}
+        rows, final = {}, {}
         for r, ss in snaps.items():
             rows[r] = []
             for s in ss:
                 if s.get("final") and rows[r] and rows[r][-1]["step"] == s["step"]:
                     rows[r][-1]["seconds"] = s["seconds"]  # same weights as the last checkpoint: keep the later time
                     continue
-                q = score(render_fast(s["file"], photos, a.size), photos, painting, a.size, judge)
-                rows[r].append({"step": s["step"], "seconds": s["seconds"], **q})
+                final[r] = render_fast(s["file"], photos, a.size)
+                rows[r].append({"step": s["step"], "seconds": s["seconds"], **score(final[r], photos, painting, a.size, judge)})
         adain = render_adain(painting, photos, a.size)
         rows["adain"] = [{"step": 0, "seconds": 0.0, **score(adain, photos, painting, a.size, judge)}]
         results[painting.stem] = rows
@@ -269,8 +274,7 @@ def main() -> None:
             shown = photos[: a.gallery]
             cells.append([(painting.stem, load_image(painting, a.size))]
                          + [(f"adain {p.stem}", x) for p, x in zip(shown, adain)]
-                         + [(f"{r} {p.stem}", x) for r, ss in snaps.items()
-                            for p, x in zip(shown, render_fast(ss[-1]["file"], shown, a.size))])
+                         + [(f"{r} {p.stem}", x) for r in snaps for p, x in zip(shown, final[r])])
     (a.out / "results.json").write_text(json.dumps({"photos": [p.name for p in photos], "threads": a.threads,
                                                     "minutes": a.minutes, "results": results}, indent=1) + "\n")
     head = "| painting | recipe | minutes | steps | style distance | content distance |"

@@ -21,6 +21,8 @@ import torch
 
 
 def main() -> None:
+    from safetensors.torch import save_file
+
     from nst_toolkit.checkpoints import save_checkpoint
     from nst_toolkit.data import CropSampler
     from nst_toolkit.engines.fast import FastTrainConfig, StyleBankTask
@@ -67,8 +69,6 @@ def main() -> None:
     meta["wall_seconds_last_session"] = round(time.perf_counter() - t0, 1)
     meta["device"] = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     save_checkpoint(out, task.base_tensors(), meta)
-    from safetensors.torch import save_file
-
     bank = {f"{task.names[i]}/{n}": b[i].detach().cpu().contiguous()
             for i in range(len(task.names)) for n, b in zip(task.model.names, task.model.bank)}
     save_file(bank, str(out.with_suffix(".bank.safetensors")))

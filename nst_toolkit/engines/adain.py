@@ -72,7 +72,8 @@ class AdaINTrainConfig:
     # Pixel distillation alone gave blurry, weakly stylised output (issue #12, sitting 3): this adds
     # the paper's own objective on the student's output, so it learns the texture, not a blur of it.
     perceptual_weight: float = option(0.0, "For --arch light: weight of the paper's content and style loss "
-                                            "(VGG-19; style times --style-weight) on the student's stylisation (0: pixel distillation only).")
+                                            "(VGG-19; style times --style-weight) on the student's stylisation "
+                                            "(0: pixel distillation only).")
 
     def validate(self) -> None:
         check_positive(size=self.size, batch_size=self.batch_size, steps=self.steps, lr=self.lr)
@@ -118,6 +119,17 @@ def data_summary(content: CropSampler, style: CropSampler) -> dict[str, Any]:
             "style": style.source, "style_images": len(style), "style_skipped": style.skipped}
 
 
+def content_term(features: Mapping[str, Tensor], target: Tensor) -> Tensor:
+    """The paper's content loss: the output's relu4_1 against the AdaIN target, relative to the target."""
+    return losses.content_loss(features[ENCODER_LAYER], target) / target_scale(target)
+
+
+def style_term(features: Mapping[str, Tensor], style: Mapping[str, Tensor]) -> Tensor:
+    """The paper's style loss: mean and std of relu1_1 … relu4_1 against the style's, each relative, averaged."""
+    return sum(losses.mean_std_loss(features[k], style[k]) / target_scale(losses.mean_std(style[k])[1])
+               for k in STYLE_LAYERS) / len(STYLE_LAYERS)
+
+
 class AdaINTask(TrainingTask):
     engine = ENGINE
 
@@ -142,14 +154,11 @@ class AdaINTask(TrainingTask):
                 t = losses.adain(fc, *losses.mean_std(fs[ENCODER_LAYER]))
         g = net(t)
         fg = self.vgg(g, STYLE_LAYERS)
-        terms = {"content": losses.content_loss(fg[ENCODER_LAYER], t) / target_scale(t)}
+        terms = {"content": content_term(fg, t)}
         if warm:
             terms["pixel"] = cfg.pixel_weight * F.mse_loss(g, c) / target_scale(c)
         else:
-            style = sum(
-                losses.mean_std_loss(fg[k], fs[k]) / target_scale(losses.mean_std(fs[k])[1]) for k in STYLE_LAYERS
-            )
-            terms["style"] = cfg.style_weight * style / len(STYLE_LAYERS)
+            terms["style"] = cfg.style_weight * style_term(fg, fs)
         return terms
 
     def metadata(self, step: int) -> dict[str, Any]:
@@ -215,9 +224,8 @@ class LightAdaINTask(TrainingTask):
         }
         if perceptual:
             fy = self.vgg(y, STYLE_LAYERS)
-            terms["content"] = cfg.perceptual_weight * losses.content_loss(fy[ENCODER_LAYER], t) / target_scale(t)
-            style = sum(losses.mean_std_loss(fy[k], fs[k]) / target_scale(losses.mean_std(fs[k])[1]) for k in STYLE_LAYERS)
-            terms["style"] = cfg.perceptual_weight * cfg.style_weight * style / len(STYLE_LAYERS)
+            terms["content"] = cfg.perceptual_weight * content_term(fy, t)
+            terms["style"] = cfg.perceptual_weight * cfg.style_weight * style_term(fy, fs)
         return terms
 
     def metadata(self, step: int) -> dict[str, Any]:

@@ -153,8 +153,13 @@ class DistillTask(TrainingTask):
             "style_name": t.get("style_name", ""),
             "distilled_from": distilled_from(self.teacher_sha256, t),
             "step": step,
-            "data": {"source": self.sampler.source, "images": len(self.sampler), "skipped": self.sampler.skipped},
+            "data": data_summary(self.sampler),
         }
+
+
+def data_summary(sampler: CropSampler) -> dict[str, Any]:
+    """What a trained fast model records about its training photos."""
+    return {"source": sampler.source, "images": len(sampler), "skipped": sampler.skipped}
 
 
 def norm_parameter_names(net: nn.Module) -> list[str]:
@@ -223,7 +228,7 @@ class FastTask(TrainingTask):
             "style_sha256": self.style_sha256,
             "style_name": self.style_name,
             "step": step,
-            "data": {"source": self.sampler.source, "images": len(self.sampler), "skipped": self.sampler.skipped},
+            "data": data_summary(self.sampler),
         }
         if self.base_info is not None:
             meta["base"] = self.base_info
@@ -289,7 +294,7 @@ class StyleBankTask(TrainingTask):
             "architecture": net.architecture(),
             "training": {**self.cfg.to_dict(), "method": "style bank (Dumoulin et al. 2017)", "styles": self.names},
             "step": step,
-            "data": {"source": self.sampler.source, "images": len(self.sampler), "skipped": self.sampler.skipped},
+            "data": data_summary(self.sampler),
         }
 
     def base_tensors(self) -> dict[str, Tensor]:
