@@ -9,9 +9,11 @@ a failure never leaves a partial clip.
 
 Stabilisation (:class:`Stabilizer`): each stylised frame is blended with the previous stylised
 frame, moved by the camera's global zoom and shift (a few zooms tried, the shift by phase
-correlation of consecutive input frames), only where the input did not change after that motion. Where the scene moves, the new frame is taken
-as it is, so moving things leave no ghosts; where it stands still, the texture the network
-re-invents at every frame (flicker) is held steady.
+correlation of consecutive input frames), only where the input did not change after that motion.
+Where the scene moves, the new frame is taken as it is, so moving things leave no ghosts; where it
+stands still, the texture the network re-invents at every frame (flicker) is held steady. The same
+motion-compensated, change-gated blend also denoises the input before the network sees it: a
+one-pass network turns sensor noise into texture that changes at every frame.
 """
 
 from __future__ import annotations
@@ -344,33 +346,65 @@ def global_motion(prev: Tensor, cur: Tensor) -> tuple[float, int, int]:
 
 
 class Stabilizer:
-    """Motion-compensated, change-gated blending of consecutive stylised frames (see the module doc).
+    """Motion-compensated, change-gated temporal filtering of a clip, before and after the network.
 
     ``strength`` (0 … 1) is how much of the previous stylised frame is kept where the input stands
-    still; ``threshold`` is the input change (mean over a 5×5 window, 0 … 1 units) above which a
-    pixel counts as changed and takes the new frame alone. One instance per clip.
+    still; ``denoise`` (0 … 1) is how much of the previous (filtered) input frame is mixed into the
+    frame the network sees there, so sensor noise, which one-pass networks turn into texture that
+    changes from frame to frame, is averaged away before it is stylised; ``threshold`` is the input
+    change (mean over a 5×5 window, 0 … 1 units) above which a pixel counts as changed and takes the
+    new frame alone (no ghosts). One instance per clip: call :meth:`prepare` on each input frame,
+    stylise what it returns, then call the instance with the input frame and the stylised frame.
     """
 
-    def __init__(self, strength: float = 0.8, threshold: float = 0.08):
-        if not 0.0 <= strength < 1.0:
-            raise NSTError(f"stabilize must lie in [0, 1), not {strength}")
-        self.strength, self.threshold = strength, threshold
-        self.prev_in: Tensor | None = None
+    def __init__(self, strength: float = 0.9, denoise: float = 0.0, threshold: float = 0.12):
+        for name, value in (("stabilize", strength), ("denoise", denoise)):
+            if not 0.0 <= value < 1.0:
+                raise NSTError(f"{name} must lie in [0, 1), not {value}")
+        self.strength, self.denoise, self.threshold = strength, denoise, threshold
+        self.prev_in: Tensor | None = None  # the last raw input frame
+        self.prev_filtered: Tensor | None = None  # the last frame the network saw
         self.prev_out: Tensor | None = None
+        self._motion: tuple[Tensor, tuple] | None = None  # (frame, its motion from prev_in), computed once
+
+    def _follow(self, frame: Tensor) -> tuple | None:
+        """The camera's motion from the previous input to ``frame`` (None at a cut in size or at the start)."""
+        if self.prev_in is None or self.prev_in.shape != frame.shape:
+            return None
+        if self._motion is None or self._motion[0] is not frame:
+            self._motion = (frame, global_motion(self.prev_in, frame))
+        return self._motion[1]
+
+    def _move(self, x: Tensor, motion: tuple) -> tuple[Tensor, Tensor]:
+        z, dy, dx = motion
+        zx, zvalid = warp(x, z, 0, 0)
+        moved, valid = warp(zx, 1.0, dy, dx)
+        return moved, valid * warp(zvalid, 1.0, dy, dx)[0]
+
+    def _keep(self, frame: Tensor, motion: tuple) -> Tensor:
+        """Per pixel: 1 where the moved previous input matches ``frame``, falling to 0 at ``threshold``."""
+        moved_in, valid = self._move(self.prev_in, motion)
+        change = F.avg_pool2d((frame - moved_in).abs().mean(dim=1, keepdim=True), 5, 1, 2, count_include_pad=False)
+        return (1 - change / self.threshold).clamp(0, 1) * valid
+
+    def prepare(self, frame: Tensor) -> Tensor:
+        """The frame to stylise: ``frame`` with the previous filtered frame mixed in where nothing moved."""
+        motion = self._follow(frame) if self.denoise > 0 else None
+        if motion is None or self.prev_filtered is None:
+            filtered = frame
+        else:
+            moved, _ = self._move(self.prev_filtered, motion)
+            filtered = frame + (self._keep(frame, motion) * self.denoise) * (moved - frame)
+        self.prev_filtered = filtered
+        return filtered
 
     def __call__(self, frame: Tensor, stylized: Tensor) -> Tensor:
-        if self.strength == 0 or self.prev_in is None or self.prev_in.shape != frame.shape:
+        motion = self._follow(frame) if self.strength > 0 else None
+        if motion is None or self.prev_out is None:
             out = stylized
         else:
-            z, dy, dx = global_motion(self.prev_in, frame)
-            zin, zvalid = warp(self.prev_in, z, 0, 0)
-            zout, _ = warp(self.prev_out, z, 0, 0)
-            moved_in, valid = warp(zin, 1.0, dy, dx)
-            moved_out, _ = warp(zout, 1.0, dy, dx)
-            valid = valid * warp(zvalid, 1.0, dy, dx)[0]
-            change = F.avg_pool2d((frame - moved_in).abs().mean(dim=1, keepdim=True), 5, 1, 2, count_include_pad=False)
-            keep = (1 - change / self.threshold).clamp(0, 1) * valid * self.strength
-            out = stylized + keep * (moved_out - stylized)
+            moved_out, _ = self._move(self.prev_out, motion)
+            out = stylized + (self._keep(frame, motion) * self.strength) * (moved_out - stylized)
         self.prev_in, self.prev_out = frame, out
         return out
 

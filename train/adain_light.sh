@@ -15,4 +15,4 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 exec ${NST:-nst} train-adain --arch light --teacher default --content "$DATA/content" --style "$DATA/adain_style" \
   -o models/adain/light.safetensors --val-image "$DATA/heldout/gc_wonders_colosseum.jpg" \
   --val-style "$DATA/style_heldout/vangogh_gogh4.jpg" --size 128 --batch-size 4 --lr 1e-3 \
-  --checkpoint-every 200 --steps 100000 --perceptual-weight 0.1 "$@"
+  --checkpoint-every 200 --steps 100000 --perceptual-weight 0.1 --reconstruct-weight 3 "$@"
