@@ -19,6 +19,28 @@ BASE_BYTES = 0.85 * GIB
 SAFETY = 0.9  # use at most this share of the available memory
 
 
+MMAP_THRESHOLD = 1 << 20  # bytes: allocations from this size up get their own pages, returned when freed
+
+
+def return_freed_memory_promptly() -> bool:
+    """Ask glibc to give every allocation of :data:`MMAP_THRESHOLD` or more its own mapping, so that
+    its pages go back to the system when it is freed (process-wide; the CLI calls it once).
+
+    By default glibc raises that threshold to the size of the largest block freed so far (up to
+    32 MiB), after which tile-sized tensors come from its heap, whose freed space it keeps: a
+    24-MP photo stylised in tiles held about 0.5 GiB more between tiles than it was using. False
+    where the C library is not glibc (nothing is changed there).
+    """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_mmap_threshold = -3  # <malloc.h>
+        return bool(libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD))
+    except (OSError, AttributeError):
+        return False
+
+
 def available_bytes() -> int:
     """Memory available to a new allocation now (Linux MemAvailable; else physical memory)."""
     try:

@@ -42,6 +42,7 @@ def optimize_image(
     scale_index: int = 0,
     started: float | None = None,
     should_stop: Callable[[list[float]], bool] | None = None,
+    clamp_every_step: bool = True,
 ) -> tuple[Tensor, list[dict[str, float]]]:
     """Minimise ``sum(loss_fn(x).values())`` over the pixels x, starting from ``init``.
 
@@ -94,9 +95,10 @@ def optimize_image(
             raise DivergedError(
                 f"the loss became non-finite at iteration {step_offset + i + 1}", last_good, step_offset + i
             )
-        with torch.no_grad():
-            x.clamp_(0, 1)
-        last_good = x.detach().clone()
+        if clamp_every_step:
+            with torch.no_grad():
+                x.clamp_(0, 1)
+        last_good = x.detach().clamp(0, 1)  # a copy, in range whether or not the iterate is
         history.append(losses)
         if on_step is not None:
             on_step(
@@ -116,5 +118,5 @@ def optimize_image(
     with torch.no_grad():
         final = float(sum(loss_fn(x).values()))
     if best[1] is not None and not final <= best[0]:
-        return best[1], history
-    return x.detach(), history
+        return best[1].clamp(0, 1), history
+    return x.detach().clamp(0, 1), history

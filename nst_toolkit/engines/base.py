@@ -57,15 +57,20 @@ def scale_style(style: Tensor, content: Tensor, style_scale: float) -> Tensor:
 
 
 def init_image(kind: str, content: Tensor, style: Tensor, seed: int) -> Tensor:
-    """The starting image: the content, white noise (seeded, never the global RNG) or the style."""
+    """The starting image: the content, the content in the style's colours (mean and covariance, as
+    Gatys et al. 2017 sec. 5.2 move colours), white noise (seeded, never the global RNG) or the style."""
     if kind == "content":
         return content.clone()
+    if kind == "recolour":
+        from ..colour import match_histogram
+
+        return match_histogram(content, style)
     if kind == "noise":
         g = torch.Generator(device="cpu").manual_seed(seed)
         return torch.rand(content.shape, generator=g).to(content.device)
     if kind == "style":
         return F.interpolate(style, size=content.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
-    raise NSTError(f"init must be 'content', 'noise' or 'style', not '{kind}'")
+    raise NSTError(f"init must be 'content', 'recolour', 'noise' or 'style', not '{kind}'")
 
 
 def parse_weights(values: Sequence[float] | None, n: int, what: str) -> list[float]:
