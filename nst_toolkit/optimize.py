@@ -46,9 +46,12 @@ def optimize_image(
 ) -> tuple[Tensor, list[dict[str, float]]]:
     """Minimise ``sum(loss_fn(x).values())`` over the pixels x, starting from ``init``.
 
-    The image stays contiguous (L-BFGS cannot handle a channels_last parameter) and is clamped to
-    [0, 1] after every step. Returns the image with the lowest loss seen, which need not be the last. A non-finite loss raises :class:`DivergedError` carrying the last finite
-    image. ``should_stop`` sees the list of total losses so far and may end the run early.
+    The image stays contiguous (L-BFGS cannot handle a channels_last parameter) and, with
+    ``clamp_every_step``, is clamped to [0, 1] after every step. Returns the image with the lowest
+    loss seen, which need not be the last. A non-finite loss raises :class:`DivergedError` carrying
+    the last finite image. ``should_stop`` sees the list of total losses so far and may end the run early. With
+    ``clamp_every_step`` False the iterate may leave [0, 1] between steps (the images reported and
+    returned are clamped copies), which keeps L-BFGS's curvature history consistent.
     Returns the final image and the per-iteration loss history.
     """
     if iterations <= 0:

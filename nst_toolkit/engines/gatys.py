@@ -37,7 +37,8 @@ class PixelConfig:
     init: str = option("content", "Start from: content | recolour (the content in the style's colours) | noise | style.")
     optimizer: str = option("lbfgs", "lbfgs | adam.")  # paper, sec. 2 (L-BFGS)
     # Off, as in jcjohnson/neural-style and pastiche: clamping after every step moves the iterate under
-    # L-BFGS's curvature history; measured (README, "gatys"): more stylised at a better LPIPS without it.
+    # L-BFGS's curvature history; measured (README, "improved and gatys, judged independently"): more
+    # stylised at a better LPIPS without it.
     clamp_steps: bool = option(False, "Clamp the pixels to [0, 1] after every step (else only the result).")
     lr: float | None = option(None, "Step size (default: 1 for L-BFGS, 0.02 for Adam).")
     style_scale: float = option(1.0, "Style image size relative to the output.")
