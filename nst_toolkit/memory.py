@@ -24,7 +24,8 @@ MMAP_THRESHOLD = 1 << 20  # bytes: allocations from this size up get their own p
 
 def return_freed_memory_promptly() -> bool:
     """Ask glibc to give every allocation of :data:`MMAP_THRESHOLD` or more its own mapping, so that
-    its pages go back to the system when it is freed (process-wide; the CLI calls it once).
+    its pages go back to the system when it is freed (process-wide; `nst fast` and `nst adain` call
+    it, the commands that tile; the optimisation and training loops keep glibc's faster reuse).
 
     By default glibc raises that threshold to the size of the largest block freed so far (up to
     32 MiB), after which tile-sized tensors come from its heap, whose freed space it keeps: a

@@ -31,9 +31,6 @@ def build_app() -> typer.Typer:
 
     @app.callback(invoke_without_command=True)
     def root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
-        from ..memory import return_freed_memory_promptly
-
-        return_freed_memory_promptly()  # large photos are processed in tiles: keep the resident size near what is in use
         if version:
             typer.echo(__version__)
             raise typer.Exit(0)

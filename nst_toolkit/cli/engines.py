@@ -134,8 +134,10 @@ def one_pass_command(spec: EngineSpec):
 
         from .. import engines
         from ..images import load_image, png_bytes, save_image
+        from ..memory import return_freed_memory_promptly
         from ..sheet import ALL_MODELS
 
+        return_freed_memory_promptly()  # large photos go through in tiles: keep the resident size near what is in use
         cfg = config_from(spec.config, v)
         if hasattr(cfg, "validate"):
             cfg.validate()

@@ -49,7 +49,8 @@ class ImprovedConfig(PixelConfig):
     # --- coarse-to-fine (Gatys et al. 2017 sec. 6; crowsonkb/style-transfer-pytorch) ---
     # The schedule spends most iterations where they are cheap: 40 at 128 px, 13 at 256 px and only 4 at
     # the full size (a 512-px step costs 16 of the 128-px ones). Chosen with an independent judge on
-    # tuning pairs apart from the reported ones (README, "improved"); 60/35/20 was 3× slower for less style.
+    # tuning pairs apart from the reported ones (README, "improved and gatys, judged independently"); the
+    # old 60/35/20 took 3× as long there for less style.
     coarse_to_fine: bool = option(True, "Optimise from start-size up to size, each scale starting from the last.")
     start_size: int = option(128, "First scale's longest side, px.")  # crowsonkb: min_scale 128
     scale_factor: float = option(2.0, "Growth factor between scales.")  # crowsonkb: √2; 2 gives fewer, cheaper scales
@@ -57,10 +58,11 @@ class ImprovedConfig(PixelConfig):
     coarse_iterations: int = option(40, "Iterations at the first scale; the scales between interpolate geometrically.")
     # --- shared fields whose defaults differ from gatys's (same judge, same tuning pairs) ---
     # The Novak–Nikulin loss is relative per layer like gatys's but spread over 16 layers: 12 gives it
-    # gatys's content fidelity with more style (5: much less style; 15: more style, a little less content).
+    # gatys's content fidelity with more style (measured there: 15 gives more style, a little less content).
     style_weight: float = option(12.0, "Weight of the style loss.")
     # Gatys et al. 2017 sec. 5.2 move the style's colours onto the content; starting there leaves the few
-    # full-size steps for texture (measured: more style and a better LPIPS than starting at the content).
+    # full-size steps for texture (tuning pairs: more style and a better LPIPS than the content start;
+    # on the reported pairs the two starts come out alike).
     init: str = option("recolour", "Start from: recolour (the content in the style's colours) | content | noise | style.")
     # --- early stop: relative improvement of the total loss over a window ---
     early_stop: float = option(1e-3, "Stop a scale when the loss improved less than this fraction over the window (0: off).")
