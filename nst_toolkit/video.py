@@ -365,15 +365,18 @@ class Stabilizer:
         self.prev_in: Tensor | None = None  # the last raw input frame
         self.prev_filtered: Tensor | None = None  # the last frame the network saw
         self.prev_out: Tensor | None = None
-        self._motion: tuple[Tensor, tuple] | None = None  # (frame, its motion from prev_in), computed once
+        self._gate: tuple[Tensor, tuple, Tensor] | None = None  # (frame, its motion, its keep map): once per frame
 
-    def _follow(self, frame: Tensor) -> tuple | None:
-        """The camera's motion from the previous input to ``frame`` (None at a cut in size or at the start)."""
+    def _follow(self, frame: Tensor) -> tuple[tuple, Tensor] | None:
+        """The camera's motion from the previous input to ``frame`` and where the moved previous input
+        still matches it (None at the start or a change of size); computed once per frame, shared by
+        :meth:`prepare` and the output blend."""
         if self.prev_in is None or self.prev_in.shape != frame.shape:
             return None
-        if self._motion is None or self._motion[0] is not frame:
-            self._motion = (frame, global_motion(self.prev_in, frame))
-        return self._motion[1]
+        if self._gate is None or self._gate[0] is not frame:
+            motion = global_motion(self.prev_in, frame)
+            self._gate = (frame, motion, self._keep(frame, motion))
+        return self._gate[1], self._gate[2]
 
     def _move(self, x: Tensor, motion: tuple) -> tuple[Tensor, Tensor]:
         z, dy, dx = motion
@@ -389,11 +392,12 @@ class Stabilizer:
 
     def _blend(self, frame: Tensor, new: Tensor, previous: Tensor | None, amount: float) -> Tensor:
         """``new`` with ``amount`` of ``previous`` (moved by the camera) mixed in where the input did not change."""
-        motion = self._follow(frame) if amount > 0 and previous is not None else None
-        if motion is None:
+        gate = self._follow(frame) if amount > 0 and previous is not None else None
+        if gate is None:
             return new
+        motion, keep = gate
         moved, _ = self._move(previous, motion)
-        return new + (self._keep(frame, motion) * amount) * (moved - new)
+        return new + (keep * amount) * (moved - new)
 
     def prepare(self, frame: Tensor) -> Tensor:
         """The frame to stylise: ``frame`` with the previous filtered frame mixed in where nothing moved."""
