@@ -39,6 +39,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from measure import measured
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "nst_toolkit" / "samples"
@@ -139,17 +140,11 @@ def cli_sizes(a) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for size in (int(v) for v in a.cli_sizes.split(",")):
             out = Path(tmp) / f"improved_{size}.png"
-            cmd = ["/usr/bin/time", "-f", "maxrss_kib %M", sys.executable, "-m", "nst_toolkit", "improved", str(photo), str(painting),
-                   "--size", str(size), "-o", str(out), "--quiet", "--no-manifest", "--device", "cpu"]
-            t0 = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-            wall = time.perf_counter() - t0
-            if proc.returncode != 0:
-                raise SystemExit(proc.stderr[-2000:])
+            wall, peak = measured([sys.executable, "-m", "nst_toolkit", "improved", str(photo), str(painting), "--size", str(size),
+                                   "-o", str(out), "--quiet", "--no-manifest", "--device", "cpu"], env)
             from PIL import Image
 
             w, h = Image.open(out).size
-            peak = int(proc.stderr.strip().splitlines()[-1].split()[-1]) / 2**20
             rows.append({"size": size, "width": w, "height": h, "megapixels": round(w * h / 1e6, 2), "wall_s": round(wall, 1),
                          "peak_rss_gib": round(peak, 2)})
             print(f"nst improved --size {size} ({w}×{h}): {wall:.1f} s, peak {peak:.2f} GiB", flush=True)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from measure import measured
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,12 +40,7 @@ def main() -> None:
                 if engine == "adain":
                     cmd += [str(SAMPLES / "great_wave.jpg"), "--size", str(max(w, h))]
                 cmd += ["--model", model, "-o", str(out), "--quiet", "--device", "cpu"]
-                t = time.perf_counter()
-                proc = subprocess.run(["/usr/bin/time", "-f", "maxrss_kib %M", *cmd], capture_output=True, text=True)
-                wall = time.perf_counter() - t
-                if proc.returncode != 0:
-                    raise SystemExit(proc.stderr[-2000:])
-                peak = int(proc.stderr.strip().splitlines()[-1].split()[-1]) / 2**20
+                wall, peak = measured(cmd)
                 assert Image.open(out).size == (w, h)
                 rows.append({"engine": engine, "model": model, "megapixels": round(w * h / 1e6, 1), "size": size,
                              "wall_s": round(wall, 1), "peak_rss_gib": round(peak, 2)})

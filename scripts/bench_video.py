@@ -19,14 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from measure import measured
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,17 +50,6 @@ def read_clip(path: Path) -> list[torch.Tensor]:
     from nst_toolkit.video import open_clip
 
     return list(open_clip(path)[1])
-
-
-def run(cmd: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS GiB) of one command, measured by GNU time."""
-    t = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "maxrss_kib %M", *cmd], capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    if proc.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
-    kib = int(proc.stderr.strip().splitlines()[-1].split()[-1])
-    return wall, kib / 2**20
 
 
 def nst_video(clip: Path, out: Path, engine: str, style: Path, stabilize: float | None, size: int,
@@ -123,7 +111,7 @@ def main() -> None:
                          for s in ((0.0, a.stabilize) if label != "720p" else (a.stabilize,))]
                 for name, make, engine, stab in tools:
                     out = tmp / f"{label}_{kind}_{engine}_{stab}.mp4"
-                    wall, peak = run(make(clip, out, engine, a.style, stab, max(h, w), a.denoise))
+                    wall, peak = measured(make(clip, out, engine, a.style, stab, max(h, w), a.denoise))
                     outs = read_clip(out)
                     row[name] = {"fps": len(outs) / wall, "wall_s": wall, "peak_rss_gib": peak,
                                  "flicker": flicker(frames, outs, shifts)}
@@ -132,7 +120,7 @@ def main() -> None:
                 if a.peer and label != "720p":  # its video command takes built-in styles only
                     for smooth in ("0", "0.5"):
                         out = tmp / f"{label}_{kind}_peer_{smooth}.mp4"
-                        wall, peak = run([a.peer, "video", str(clip), "-o", str(out), "-s", a.peer_style,
+                        wall, peak = measured([a.peer, "video", str(clip), "-o", str(out), "-s", a.peer_style,
                                           "--smooth", smooth, "--max-size", str(max(h, w))])
                         outs = read_clip(out)
                         if kind == "pan" and label != "720p":
