@@ -1,4 +1,8 @@
-"""Checkpoints as safetensors with metadata. A file a user hands us is never unpickled."""
+"""Checkpoints as safetensors with metadata. A file a user hands us is never unpickled.
+
+Finding model files and reading their headers needs no torch (the torch-free `nst adain` path uses
+them); torch is imported by the functions that load or save tensors.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,15 @@ import math
 import os
 import struct
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
-
-import torch
-from torch import Tensor, nn
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from . import __version__
 from .errors import NSTError, WeightsError
 from .io import atomic_write
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor, nn
 
 META_KEY = "nst"  # the whole metadata as JSON under one key; safetensors metadata is str → str
 
@@ -186,6 +191,8 @@ def _check_layout(path: str | Path, shapes: Mapping[str, Sequence[int]], expecte
 
 def _check_values(path: str | Path, tensors: Mapping[str, Tensor], bound: float | None = None) -> None:
     """Finite values, and when ``bound`` is given none beyond ±bound."""
+    import torch
+
     for k, v in tensors.items():
         if not bool(torch.isfinite(v).all()):
             raise WeightsError(f"{path}: tensor {k} holds NaN or infinite values")
@@ -218,6 +225,8 @@ def load_into(module: nn.Module, tensors: Mapping[str, Tensor], path: str | Path
 
 def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Split an optimiser's state into tensors (for safetensors) and JSON-able rest."""
+    from torch import Tensor
+
     sd = opt.state_dict()
     tensors: dict[str, Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
@@ -242,6 +251,8 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: Mapping[str, Tensor],
     parameter's state is absent (allowed unless ``require_state``: a run saved before its first step)
     or complete, with moments of the parameter's shape.
     """
+    from torch import Tensor
+
     def damaged(why: str) -> WeightsError:
         return WeightsError(f"{source}: optimizer state {why}; cannot resume")
 
@@ -330,6 +341,8 @@ def load_model(path: str | Path, engine: str, arch: str, build: Callable[[dict[s
     tensor is read or any weight allocated (the layout comes from the net built on the meta device);
     the values must be finite and within ±:data:`MAX_WEIGHT`.
     """
+    import torch
+
     entries, meta = _read_header(path)
     _check_engine(path, meta, engine)
     spec = check_architecture(meta, path)

@@ -11,8 +11,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .errors import NSTError
-from .options import option
+from .options import check_colour_mode
 from .styles import StyleSet
 
 # BT.601 full-range RGB → YCbCr (Cb, Cr centred on 0).
@@ -21,7 +20,6 @@ _RGB_TO_YCBCR = torch.tensor(
 )
 _YCBCR_TO_RGB = torch.linalg.inv(_RGB_TO_YCBCR)
 
-MODES = ("none", "luminance", "histogram")
 
 
 def _apply(matrix: Tensor, image: Tensor) -> Tensor:
@@ -92,17 +90,6 @@ def match_histogram(source: Tensor, reference: Tensor) -> Tensor:
     return out.reshape(source.shape).to(source.dtype).clamp(0, 1)
 
 
-def colour_option() -> str:
-    """The ``preserve_color`` field every engine config shares (one default, one help text)."""
-    return option("none", "Keep the content's colours: none | luminance (stylise the luminance only) | "
-                          "histogram (style colours matched to the content).")
-
-
-def check_mode(mode: str) -> None:
-    if mode not in MODES:
-        raise NSTError(f"preserve-color must be one of {', '.join(MODES)}, not '{mode}'")
-
-
 def preserve(mode: str, content: Tensor, styles: StyleSet, run: Callable[[Tensor, StyleSet], Tensor]) -> Tensor:
     """Run ``run(content, styles)`` under a colour-preservation mode; the one implementation all engines use.
 
@@ -111,7 +98,7 @@ def preserve(mode: str, content: Tensor, styles: StyleSet, run: Callable[[Tensor
     * ``histogram``: each style's colours are matched to the content's before the engine sees them
       (5.2); an engine without style images (a trained network) has its output matched instead.
     """
-    check_mode(mode)
+    check_colour_mode(mode)
     if mode == "none":
         return run(content, styles)
     if mode == "histogram":

@@ -208,7 +208,9 @@ def write_compare(out_dir: Path, rows: list[list[Cell]], content: Tensor, style:
     """Write each new result, a labelled grid, summary.json and a self-contained index.html into ``out_dir``."""
     from PIL import Image
 
-    from .images import make_grid, save_image, save_pil
+    from .images import make_grid, save_image
+
+    from .imagefiles import save_pil
     from .io import atomic_write
     from .report import environment, write_json
 

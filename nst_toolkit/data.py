@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .errors import NSTError
-from .images import IMAGE_SUFFIXES
+from .imagefiles import IMAGE_SUFFIXES
 
 
 def _open_dataset(source: str, streaming: bool | None):

@@ -1,7 +1,10 @@
-"""Export a fast-transfer model to ONNX or TorchScript, with the pad-and-crop wrapper built in."""
+"""Export trained models: a fast-transfer model to ONNX or TorchScript, a light AdaIN model to its ONNX twin
+(:mod:`.engines.adain_onnx`), each with the pad-and-crop wrapper built in."""
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from pathlib import Path
 
 import torch
@@ -9,9 +12,21 @@ from torch import Tensor, nn
 
 from .engines.fast import load_transformer, resolve_model
 from .errors import NSTError
-from .images import check_writable_dir
-from .io import atomic_write, pad_to_multiple
+from .imagefiles import check_writable_dir
+from .io import atomic_write
+from .tiling import pad_to_multiple
 from .nets import RowSplitConv2d, TransformerNet
+
+
+@contextlib.contextmanager
+def quiet_tracer():
+    """Silence the tracer's notes that are not the user's business: it cannot fold the crop's slices (they
+    depend on the input size, as meant), and torch calls its TorchScript exporter legacy (it is the one
+    that writes dynamic sizes for these nets in one call)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        yield
 
 
 class PaddedTransformer(nn.Module):
@@ -43,7 +58,7 @@ def export_transformer(model: str, output: str | Path, size: int = 512) -> Path:
     example = torch.rand(1, 3, size, size + 2)
     if suffix == ".onnx":
         def write(tmp: Path) -> None:
-            with torch.no_grad():
+            with torch.no_grad(), quiet_tracer():
                 torch.onnx.export(
                     wrapped, (example,), str(tmp), input_names=["image"], output_names=["stylized"],
                     dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
@@ -55,4 +70,58 @@ def export_transformer(model: str, output: str | Path, size: int = 512) -> Path:
             with torch.no_grad():
                 scripted = torch.jit.script(wrapped)
             scripted.save(str(tmp))
+    return atomic_write(output, write)
+
+
+class AdaINTwin(nn.Module):
+    """The light AdaIN model's whole pass on (content, style, alpha), as ``AdaINEngine`` computes it."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, content: Tensor, style: Tensor, alpha: Tensor) -> Tensor:
+        from .engines.adain import MULTIPLE
+        from .losses import adain, mean_std
+
+        h, w = content.shape[-2], content.shape[-1]
+        fc = self.model.encoder(pad_to_multiple(content, MULTIPLE))
+        t = adain(fc, *mean_std(self.model.encoder(style)))
+        t = alpha * t + (1 - alpha) * fc  # AdaIN paper, eq. 10
+        return self.model.decoder(t)[:, :, :h, :w].clamp(0, 1)
+
+
+def export_adain(model: str, output: str | Path | None = None) -> Path:
+    """Write a light AdaIN model's ONNX twin (default: beside the model file, where `nst adain` finds it)."""
+    try:
+        import onnx
+    except ImportError:
+        raise NSTError("exporting needs the onnx package: pip install onnx") from None
+
+    from .engines.adain_engine import load_adain, resolve_decoder
+    from .engines.adain_onnx import SOURCE_KEY, twin_path
+    from .io import sha256_file
+    from .nets import LightAdaIN
+
+    source = resolve_decoder(model)
+    output = Path(output) if output is not None else twin_path(source)
+    if output.suffix.lower() != ".onnx":
+        raise NSTError(f"{output}: the twin of an AdaIN model is an .onnx file")
+    check_writable_dir(output.parent)
+    net, _ = load_adain(source)
+    if not isinstance(net, LightAdaIN):
+        raise NSTError(f"{source}: only light AdaIN models have an ONNX twin (the VGG-19 model gains nothing from one)")
+    twin = AdaINTwin(net).eval()
+    example = (torch.rand(1, 3, 64, 72), torch.rand(1, 3, 48, 40), torch.tensor(1.0))
+
+    def write(tmp: Path) -> None:
+        with torch.no_grad(), quiet_tracer():
+            torch.onnx.export(twin, example, str(tmp), input_names=["content", "style", "alpha"], output_names=["stylized"],
+                              dynamic_axes={"content": {2: "height", 3: "width"}, "style": {2: "style_height", 3: "style_width"},
+                                            "stylized": {2: "height", 3: "width"}},
+                              opset_version=17, dynamo=False)
+        proto = onnx.load(str(tmp))
+        onnx.helper.set_model_props(proto, {SOURCE_KEY: sha256_file(source), "nst_engine": "adain"})
+        onnx.save(proto, str(tmp))
+
     return atomic_write(output, write)

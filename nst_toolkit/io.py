@@ -1,4 +1,4 @@
-"""Small file and tensor helpers every layer uses: atomic writes, hashing, padding to a multiple.
+"""Small file helpers every layer uses: atomic writes and hashing (no torch here: the torch-free commands use them).
 
 Atomic writes go through a temporary file named after the output and this process
 (``.NAME.PID.nst-tmp`` beside it), renamed onto the output when complete. A run killed mid-write
@@ -13,9 +13,6 @@ import os
 from pathlib import Path
 from typing import Callable
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
 
 TMP_SUFFIX = ".nst-tmp"
 
@@ -75,28 +72,3 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def pad_to_multiple(image: Tensor, multiple: int) -> Tensor:
-    """Reflect-pad ``image`` on the bottom and right so both sides are multiples of ``multiple``.
-
-    Written with plain tensor arithmetic so TorchScript and ONNX export can trace it.
-    """
-    h, w = image.shape[-2], image.shape[-1]
-    ph, pw = (multiple - h % multiple) % multiple, (multiple - w % multiple) % multiple
-    return F.pad(image, [0, pw, 0, ph], mode="reflect")
-
-
-def run_padded(fn: Callable[[Tensor], Tensor], image: Tensor, multiple: int) -> Tensor:
-    """Apply ``fn`` to ``image`` padded to a multiple of ``multiple``; crop back; clamp to [0, 1]."""
-    h, w = image.shape[-2], image.shape[-1]
-    return fn(pad_to_multiple(image, multiple))[..., :h, :w].clamp(0, 1)
-
-
-def check_finite_output(image: Tensor, what: str) -> Tensor:
-    """A network output with NaN or Inf would save as a black picture: refuse it instead."""
-    from .errors import DivergedError
-
-    if not bool(torch.isfinite(image).all()):
-        raise DivergedError(f"{what} produced non-finite pixels (broken or exploding weights?); nothing was written")
-    return image

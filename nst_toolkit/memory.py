@@ -76,3 +76,22 @@ def require(engine: str, width: int, height: int, bytes_per_pixel: float, availa
     hint = f"the largest that fits is about --size {longest // 8 * 8}" if longest >= 64 else "no size fits now"
     raise NSTError(f"{engine} at {width}×{height} px needs about {need / GIB:.1f} GiB but {available / GIB:.1f} GiB "
                    f"is available; {hint}")
+
+
+# --- tiles of the one-pass engines (nst_toolkit.tiling cuts and blends them) ---
+AUTO_TILE_BYTES = 1.0 * 2**30  # tile when the untiled activations would need more than this
+TILE_BYTES = 0.375 * 2**30  # an automatic tile's activations (margins included) stay within this
+
+
+def choose_tile(tile: int | None, pixels: int, bytes_per_pixel: float, multiple: int, halo: int = 0) -> int | None:
+    """The tile size to use: ``tile`` when given (0: never tile); else, when the untiled run's activations
+    (``bytes_per_pixel`` × ``pixels``, measured per architecture) would exceed :data:`AUTO_TILE_BYTES`,
+    the largest tile whose activations with its margins fit :data:`TILE_BYTES`; else None (untiled)."""
+    if tile == 0:
+        return None
+    if tile is not None:
+        return max(multiple, tile // multiple * multiple)
+    if pixels * bytes_per_pixel <= AUTO_TILE_BYTES:
+        return None
+    side = int((TILE_BYTES / bytes_per_pixel) ** 0.5) - 2 * halo
+    return max(128, side // multiple * multiple)

@@ -248,7 +248,7 @@ class LightEncoder(nn.Module):
     """A small VGG-shaped encoder for AdaIN: widths (c1, c2, c3, c4) instead of VGG-19's (64, 128, 256, 512),
     two convolutions per block instead of up to four, down to 1/8 of the input like relu4_1.
 
-    Trained by distillation (``engines.adain.LightAdaINTask``): its features, mapped by a 1×1
+    Trained by distillation (``engines.adain_engine.LightAdaINTask``): its features, mapped by a 1×1
     ``embed`` convolution, approximate VGG-19's relu4_1 (Wang et al. 2020, "Collaborative
     Distillation", linear embedding loss). ``embed`` is used in training only.
     """

@@ -14,7 +14,7 @@ import functools
 import types
 import typing
 from dataclasses import Field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from .errors import NSTError
 
@@ -100,3 +100,36 @@ def build_config(cls: type, values: Mapping[str, Any], base: Any | None = None) 
 def to_dict(config: Any) -> dict[str, Any]:
     """A config as JSON-able values (tuples become lists)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+
+
+# --- validation helpers of config values (one clear message each) ---
+
+
+def check_positive(**values: float) -> None:
+    for name, v in values.items():
+        if not (v > 0):
+            raise NSTError(f"{name.replace('_', '-')} must be positive, not {v}")
+
+
+def check_non_negative(**values: float) -> None:
+    for name, v in values.items():
+        if not (v >= 0):
+            raise NSTError(f"{name.replace('_', '-')} must not be negative, not {v}")
+
+
+def check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise NSTError(f"{name.replace('_', '-')} must be one of {', '.join(choices)}, not '{value}'")
+
+
+COLOUR_MODES = ("none", "luminance", "histogram")  # implemented by nst_toolkit.colour.preserve
+
+
+def colour_option() -> str:
+    """The ``preserve_color`` field every engine config shares (one default, one help text)."""
+    return option("none", "Keep the content's colours: none | luminance (stylise the luminance only) | "
+                          "histogram (style colours matched to the content).")
+
+
+def check_colour_mode(mode: str) -> None:
+    check_choice("preserve_color", mode, COLOUR_MODES)

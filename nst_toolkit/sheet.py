@@ -19,7 +19,6 @@ from .errors import NSTError
 from .images import make_grid, resize_longest
 from .styles import StylesLike
 
-ALL_MODELS = "all"  # the `model` value that asks for the sheet
 MAX_COLUMNS = 4
 # A larger photo is rendered at this longest side unless the caller asks otherwise: each cell is
 # 256 px, and a phone photo at full size would take minutes per model on a CPU.

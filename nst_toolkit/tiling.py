@@ -8,8 +8,10 @@ keep the network's pooling grid (a multiple of its stride). Each engine supplies
 tiles overlap by ``overlap`` pixels and are cross-faded there with linear ramps, which hides any
 remaining difference (e.g. statistics taken from a downscaled pass).
 
-Memory is bounded by the tile: one tile's activations (at most :data:`TILE_BYTES` when the size is
-chosen automatically) plus the input and output images.
+Memory is bounded by the tile: one tile's activations (at most :data:`~nst_toolkit.memory.TILE_BYTES` when the size is
+chosen automatically) plus the input and output images. Untiled images go through
+:func:`run_padded` (padded to the network's stride, cropped back), and every output is checked by
+:func:`check_finite_output` before anything is written.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from .errors import NSTError
+from .errors import DivergedError, NSTError
 
 
 def tile_spans(length: int, tile: int, overlap: int, multiple: int) -> list[tuple[int, int]]:
@@ -88,24 +91,6 @@ def run_tiled(fn: Callable[[Tensor], Tensor], image: Tensor, *, tile: int, halo:
     return out.clamp_(0, 1)  # in place: no second full-size image
 
 
-AUTO_TILE_BYTES = 1.0 * 2**30  # tile when the untiled activations would need more than this
-TILE_BYTES = 0.375 * 2**30  # an automatic tile's activations (margins included) stay within this
-
-
-def choose_tile(tile: int | None, pixels: int, bytes_per_pixel: float, multiple: int, halo: int = 0) -> int | None:
-    """The tile size to use: ``tile`` when given (0: never tile); else, when the untiled run's activations
-    (``bytes_per_pixel`` × ``pixels``, measured per architecture) would exceed :data:`AUTO_TILE_BYTES`,
-    the largest tile whose activations with its margins fit :data:`TILE_BYTES`; else None (untiled)."""
-    if tile == 0:
-        return None
-    if tile is not None:
-        return max(multiple, tile // multiple * multiple)
-    if pixels * bytes_per_pixel <= AUTO_TILE_BYTES:
-        return None
-    side = int((TILE_BYTES / bytes_per_pixel) ** 0.5) - 2 * halo
-    return max(128, side // multiple * multiple)
-
-
 class FixedInstanceNorm(torch.nn.Module):
     """Instance norm with given per-channel statistics (the whole image's) instead of the input's own."""
 
@@ -149,3 +134,26 @@ def with_fixed_norms(net: torch.nn.Module, stats: dict[str, tuple[Tensor, Tensor
         parent = fixed.get_submodule(parent_name) if parent_name else fixed
         parent._modules[child] = FixedInstanceNorm(parent._modules[child], mean, var)
     return fixed
+
+
+def pad_to_multiple(image: Tensor, multiple: int) -> Tensor:
+    """Reflect-pad ``image`` on the bottom and right so both sides are multiples of ``multiple``.
+
+    Written with plain tensor arithmetic so TorchScript and ONNX export can trace it.
+    """
+    h, w = image.shape[-2], image.shape[-1]
+    ph, pw = (multiple - h % multiple) % multiple, (multiple - w % multiple) % multiple
+    return F.pad(image, [0, pw, 0, ph], mode="reflect")
+
+
+def run_padded(fn: Callable[[Tensor], Tensor], image: Tensor, multiple: int) -> Tensor:
+    """Apply ``fn`` to ``image`` padded to a multiple of ``multiple``; crop back; clamp to [0, 1]."""
+    h, w = image.shape[-2], image.shape[-1]
+    return fn(pad_to_multiple(image, multiple))[..., :h, :w].clamp(0, 1)
+
+
+def check_finite_output(image: Tensor, what: str) -> Tensor:
+    """A network output with NaN or Inf would save as a black picture: refuse it instead."""
+    if not bool(torch.isfinite(image).all()):
+        raise DivergedError(f"{what} produced non-finite pixels (broken or exploding weights?); nothing was written")
+    return image

@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .errors import NSTError
-from .images import list_images, load_image, save_image
+from .images import load_image, save_image
+from .imagefiles import list_images
 from .io import TMP_SUFFIX, stale_temporaries
 
 VIDEO_SUFFIXES = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi", ".gif": "gif"}
@@ -145,7 +146,7 @@ class ClipWriter:
     @staticmethod
     def check(out: str | Path) -> None:
         """Refuse an unknown format or an unwritable place before any work starts."""
-        from .images import check_writable_dir
+        from .imagefiles import check_writable_dir
 
         out = Path(out)
         check_writable_dir(out if output_kind(out) == "folder" else out.parent)

@@ -73,7 +73,8 @@ def quality(model: str, photos: list[Path], style: Path, size: int) -> dict[str,
     import torch
 
     from nst_toolkit import colour
-    from nst_toolkit.engines.adain import AdaINConfig, AdaINEngine
+    from nst_toolkit.engines.adain import AdaINConfig
+    from nst_toolkit.engines.adain_engine import AdaINEngine
     from nst_toolkit.evaluate import Evaluator, ssim
     from nst_toolkit.images import load_image
 

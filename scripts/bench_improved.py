@@ -183,7 +183,8 @@ def main() -> None:
 
     from nst_toolkit.engines.gatys import GatysConfig, GatysEngine
     from nst_toolkit.engines.improved import ImprovedConfig, ImprovedEngine
-    from nst_toolkit.images import load_image, make_grid, save_image, save_pil
+    from nst_toolkit.images import load_image, make_grid, save_image
+    from nst_toolkit.imagefiles import save_pil
     from nst_toolkit.vgg import RELU_LAYERS, VGGFeatures
 
     pairs = [tuple(Path(p) for p in s.split(":")) for s in a.pair] if a.pair else [(SAMPLES / "machu_picchu.jpg", SAMPLES / "great_wave.jpg")]

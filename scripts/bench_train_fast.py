@@ -143,7 +143,8 @@ def render_fast(model_file: str, photos, size: int):
 def render_adain(painting: Path, photos, size: int):
     import torch
 
-    from nst_toolkit.engines.adain import AdaINConfig, AdaINEngine
+    from nst_toolkit.engines.adain import AdaINConfig
+    from nst_toolkit.engines.adain_engine import AdaINEngine
     from nst_toolkit.images import load_image
 
     eng = AdaINEngine(AdaINConfig(size=size, style_size=size))

@@ -136,7 +136,8 @@ def main() -> None:
     if a.json:
         a.json.write_text(json.dumps(result, indent=2) + "\n")
     if a.frames_image and middle:
-        from nst_toolkit.images import make_grid, save_pil
+        from nst_toolkit.images import make_grid
+        from nst_toolkit.imagefiles import save_pil
 
         save_pil(make_grid(list(middle.values()), list(middle), ncols=2, cell=480), a.frames_image)
 

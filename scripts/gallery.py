@@ -16,9 +16,11 @@ from pathlib import Path
 
 import torch
 
-from nst_toolkit.engines.adain import AdaINConfig, AdaINEngine
+from nst_toolkit.engines.adain import AdaINConfig
+from nst_toolkit.engines.adain_engine import AdaINEngine
 from nst_toolkit.engines.fast import FastConfig, FastEngine
-from nst_toolkit.images import load_image, make_grid, save_pil
+from nst_toolkit.images import load_image, make_grid
+from nst_toolkit.imagefiles import save_pil
 
 PHOTOS = ("gc_wonders_colosseum.jpg", "gc_wonders_tajMahal.jpg", "gc_wonders_petra.jpg", "gc_wonders_machuPicchu.jpg")
 PAINTINGS = ("hokusai_the_great_wave_off_kanagawa.jpg", "vangogh_gogh4.jpg", "cassatt_summertime.jpg")

@@ -10,7 +10,8 @@ from nst_toolkit import losses
 from nst_toolkit.checkpoints import read_metadata
 from nst_toolkit.cli import app
 from nst_toolkit.data import CropSampler
-from nst_toolkit.engines.adain import AdaINConfig, AdaINEngine, AdaINTask, AdaINTrainConfig, load_decoder
+from nst_toolkit.engines.adain import AdaINConfig, AdaINTrainConfig
+from nst_toolkit.engines.adain_engine import AdaINEngine, AdaINTask, load_decoder
 from nst_toolkit.errors import NSTError
 from nst_toolkit.training import fit
 
@@ -172,7 +173,7 @@ def test_light_model_shapes_and_adain_statistics():
 
 
 def test_light_model_round_trip_alpha_zero_and_training(tmp_path, photo_folder, styles):
-    from nst_toolkit.engines.adain import LightAdaINTask, load_adain
+    from nst_toolkit.engines.adain_engine import LightAdaINTask, load_adain
     from nst_toolkit.nets import LightAdaIN
 
     cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), size=32, batch_size=2, steps=12, lr=3e-3)
@@ -199,7 +200,7 @@ def test_light_model_round_trip_alpha_zero_and_training(tmp_path, photo_folder, 
 
 
 def test_light_distillation_adds_the_papers_loss_when_asked(photo_folder, styles):
-    from nst_toolkit.engines.adain import LightAdaINTask
+    from nst_toolkit.engines.adain_engine import LightAdaINTask
 
     cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), size=32, batch_size=2)
     plain = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from nst_toolkit.checkpoints import model_files
 from nst_toolkit.cli import app
-from nst_toolkit.images import IMAGE_SUFFIXES
+from nst_toolkit.imagefiles import IMAGE_SUFFIXES
 from nst_toolkit.resources import BUILTIN_PHOTOS_NAME, builtin_photos
 
 runner = CliRunner()

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nst_toolkit import images, io
+from nst_toolkit import imagefiles, images, io
 from nst_toolkit.errors import ImageError
 
 from .conftest import make_photo
@@ -112,7 +112,7 @@ def test_non_positive_size(photo):
 def test_decompression_bomb_refused(tmp_path, monkeypatch):
     p = tmp_path / "big.png"
     make_photo(100, 100).save(p)
-    monkeypatch.setattr(images, "MAX_PIXELS", 5000)
+    monkeypatch.setattr(imagefiles, "MAX_PIXELS", 5000)
     with pytest.raises(ImageError, match="decompression bomb"):
         images.load_image(p)
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nst_toolkit.engines.adain import AdaINConfig, AdaINEngine
+from nst_toolkit.engines.adain import AdaINConfig
+from nst_toolkit.engines.adain_engine import AdaINEngine
 from nst_toolkit.engines.fast import FastConfig, FastEngine
 from nst_toolkit.errors import NSTError
-from nst_toolkit.tiling import choose_tile, run_tiled, tile_spans
+from nst_toolkit.memory import choose_tile
+from nst_toolkit.tiling import run_tiled, tile_spans
 
 
 def test_tile_spans_cover_and_overlap():

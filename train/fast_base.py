@@ -26,7 +26,8 @@ def main() -> None:
     from nst_toolkit.checkpoints import save_checkpoint
     from nst_toolkit.data import CropSampler
     from nst_toolkit.engines.fast import FastTrainConfig, StyleBankTask
-    from nst_toolkit.images import IMAGE_SUFFIXES, load_image
+    from nst_toolkit.images import load_image
+    from nst_toolkit.imagefiles import IMAGE_SUFFIXES
     from nst_toolkit.training import fit, run_dir_for
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -147,7 +147,7 @@ class ProgressBar:
 
 def expand_inputs(paths: Iterable[Path]) -> list[Path]:
     """Files as given, folders as the images directly inside them."""
-    from ..images import list_images
+    from ..imagefiles import list_images
 
     files: list[Path] = []
     for p in paths:
@@ -163,7 +163,7 @@ def expand_inputs(paths: Iterable[Path]) -> list[Path]:
 
 def outputs_for(inputs: list[Path], output: Path, suffix: str) -> list[Path]:
     """One input and an image path → that path; several inputs → output is a folder."""
-    from ..images import SAVE_FORMATS, check_output_path, check_writable_dir
+    from ..imagefiles import SAVE_FORMATS, check_output_path, check_writable_dir
 
     if len(inputs) == 1 and output.suffix.lower() in SAVE_FORMATS:
         return [check_output_path(output)]

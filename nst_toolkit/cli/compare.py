@@ -14,7 +14,8 @@ from .common import ProgressBar, device_for, handle_errors, split_csv
 def compare_to_dir(content: Path, style: Path, out_dir: Path, methods: Optional[str], size: int, seed: int,
                    sets: Optional[List[str]], sweep: Optional[str], device: str, quiet: bool, title: str) -> None:
     from .. import compare as cmp
-    from ..images import check_writable_dir, load_image
+    from ..images import load_image
+    from ..imagefiles import check_writable_dir
     from ..styles import StyleSet
 
     method_list = list(split_csv(methods)) or None

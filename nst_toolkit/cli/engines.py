@@ -41,6 +41,18 @@ def style_params(spec: EngineSpec) -> list:
     return out
 
 
+def style_paths(values: dict[str, Any]) -> list[Path]:
+    """The style images named as arguments and with --style, in order."""
+    return list(values.get("styles") or []) + list(values.get("style_opt") or [])
+
+
+def quick_ok(spec: EngineSpec, values: dict[str, Any]) -> bool:
+    """Whether the engine's torch-free path may be tried: it has one, on the CPU, one style, no blend or mask
+    (the engine's own check then looks at the model, the options and the images)."""
+    return (spec.torch_free is not None and values["device"] in ("auto", "cpu") and len(style_paths(values)) == 1
+            and not values.get("mask") and not values.get("style_weights"))
+
+
 def load_styles(spec: EngineSpec, values: dict[str, Any], device) -> tuple[Any, list[Path]]:
     """The validated StyleSet from positional and --style images, --style-weights and --mask."""
     from ..images import load_image
@@ -48,7 +60,7 @@ def load_styles(spec: EngineSpec, values: dict[str, Any], device) -> tuple[Any, 
 
     if not spec.style_images:
         return StyleSet.none(), []
-    paths = list(values.get("styles") or []) + list(values.get("style_opt") or [])
+    paths = style_paths(values)
     if not paths:
         raise NSTError(f"{spec.name} needs at least one style image")
     if spec.max_styles is not None and len(paths) > spec.max_styles:
@@ -83,7 +95,8 @@ def optimize_command(spec: EngineSpec):
 
     def body(v: dict[str, Any]) -> None:
         from .. import engines
-        from ..images import check_output_path, image_size, load_image
+        from ..images import load_image
+        from ..imagefiles import check_output_path, image_size
         from ..io import sha256_file
         from ..memory import output_size
         from ..runs import RecordOptions, record_run
@@ -130,12 +143,8 @@ def one_pass_command(spec: EngineSpec):
     ]
 
     def body(v: dict[str, Any]) -> None:
-        import torch
-
-        from .. import engines
-        from ..images import load_image, png_bytes, save_image
+        from ..engines.registry import ALL_MODELS
         from ..memory import return_freed_memory_promptly
-        from ..sheet import ALL_MODELS
 
         return_freed_memory_promptly()  # large photos go through in tiles: keep the resident size near what is in use
         cfg = config_from(spec.config, v)
@@ -156,56 +165,83 @@ def one_pass_command(spec: EngineSpec):
         if to_stdout:
             outs = [STDOUT]
         elif stdin:
-            from ..images import check_output_path
+            from ..imagefiles import check_output_path
 
             outs = [check_output_path(v["output"])]
         else:
             outs = outputs_for(files, v["output"], Path(model).stem if model and not spec.style_images else spec.name)
-        dev = device_for(v["device"])
-        styles, _ = load_styles(spec, v, dev)
-        size = getattr(cfg, "size", None)
-        load = lambda src: load_image(sys.stdin.buffer.read() if src is STDIN else src, size).to(dev)  # noqa: E731
-        if sheet:
-            from ..images import save_pil
-            from ..sheet import MAX_SIDE, model_sheet
+        quick = spec.torch_free(cfg, files, style_paths(v)) if not (sheet or stdin or to_stdout) and quick_ok(spec, v) else None
+        if quick is not None:  # no torch: its import alone costs seconds, more than a light model's pass
+            from ..imagefiles import save_array
 
-            x = load(files[0])
-            result = model_sheet(spec.name, cfg, x, styles, max_side=None if size else MAX_SIDE)  # --size wins
-            save_pil(result.image, outs[0])
-            if not v["quiet"]:
-                for name, why in result.skipped:
-                    typer.echo(f"nst: skipped model {name}: {why}", err=True)
-                n = len(result.models)
-                typer.echo(f"wrote {outs[0]}: the photo and {n} model{'s' * (n != 1)}", err=True)
-            return
-        engine = engines.build(spec.name, cfg)
-        run = engine.bind(styles)
+            process, write, how = quick, save_array, ", onnxruntime"
+        else:
+            process, write = torch_pipeline(spec, cfg, v, files, outs, sheet)
+            how = ""
+            if process is None:
+                return
         many = len(files) > 1
         with ProgressBar(len(files), spec.name, enabled=many and not v["quiet"], unit="img") as bar:
             for i, (src, dst) in enumerate(zip(files, outs)):
-                x = load(src)
                 t0 = time.perf_counter()
-                y = run(x)
-                if dev.type == "cuda":
-                    torch.cuda.synchronize()
+                y = process(src)
                 ms = (time.perf_counter() - t0) * 1000
-                if dst is STDOUT:
-                    sys.stdout.buffer.write(png_bytes(y))
-                    sys.stdout.buffer.flush()
-                else:
-                    save_image(y, dst)
+                write(y, dst)
                 bar.update(i + 1)
                 if not v["quiet"] and not many:
-                    typer.echo(f"wrote {'standard output' if dst is STDOUT else dst} ({ms:.0f} ms)", err=True)
+                    typer.echo(f"wrote {'standard output' if dst is STDOUT else dst} ({ms:.0f} ms{how})", err=True)
         if not v["quiet"] and many:
             typer.echo(f"wrote {len(outs)} images to {v['output']}", err=True)
 
     return command(params, body, spec.summary)
 
 
-def add_engine_commands(app: typer.Typer) -> None:
+def torch_pipeline(spec: EngineSpec, cfg: Any, v: dict[str, Any], files: list[Path], outs: list[Path], sheet: bool):
+    """(load and stylise one input, write one result) on the torch engine; for a sheet, draw it and return (None, None)."""
+    import torch
+
+    from .. import engines
+    from ..images import load_image, png_bytes, save_image
+
+    dev = device_for(v["device"])
+    styles, _ = load_styles(spec, v, dev)
+    size = getattr(cfg, "size", None)
+    load = lambda src: load_image(sys.stdin.buffer.read() if src is STDIN else src, size).to(dev)  # noqa: E731
+    if sheet:
+        from ..imagefiles import save_pil
+        from ..sheet import MAX_SIDE, model_sheet
+
+        result = model_sheet(spec.name, cfg, load(files[0]), styles, max_side=None if size else MAX_SIDE)  # --size wins
+        save_pil(result.image, outs[0])
+        if not v["quiet"]:
+            for name, why in result.skipped:
+                typer.echo(f"nst: skipped model {name}: {why}", err=True)
+            n = len(result.models)
+            typer.echo(f"wrote {outs[0]}: the photo and {n} model{'s' * (n != 1)}", err=True)
+        return None, None
+    run = engines.build(spec.name, cfg).bind(styles)
+
+    def process(src: Path) -> torch.Tensor:
+        y = run(load(src))
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        return y
+
+    def write(y: torch.Tensor, dst: Path) -> None:
+        if dst is STDOUT:
+            sys.stdout.buffer.write(png_bytes(y))
+            sys.stdout.buffer.flush()
+        else:
+            save_image(y, dst)
+
+    return process, write
+
+
+def add_engine_commands(app: typer.Typer, only: str | None = None) -> None:
     from .. import engines
 
-    for spec in engines.specs():
+    if only is not None:
+        engines.registry.load(only)
+    for spec in [engines.get(only)] if only is not None else engines.specs():
         make = optimize_command if spec.kind == "optimize" else one_pass_command
         app.command(spec.name)(make(spec))

@@ -74,7 +74,9 @@ def add_inspect_commands(app: typer.Typer) -> None:
         """The strongest activation maps of one VGG layer, as a labelled grid."""
         import torch
 
-        from ..images import check_output_path, load_image, make_grid, save_pil
+        from ..images import load_image, make_grid
+
+        from ..imagefiles import check_output_path, save_pil
         from ..vgg import VGGFeatures, strongest_maps
 
         out = check_output_path(output)

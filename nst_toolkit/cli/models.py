@@ -1,8 +1,9 @@
-"""`nst models` (what is installed, with metadata) and `nst export-fast`."""
+"""`nst models` (what is installed, with metadata), `nst export-fast` and `nst export-adain`."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -31,3 +32,15 @@ def add_model_commands(app: typer.Typer) -> None:
 
         path = export_transformer(model, output, size)
         typer.echo(f"wrote {path}", err=True)
+
+    @app.command("export-adain")
+    @handle_errors
+    def export_adain(
+        model: str = typer.Argument(..., help="Light AdaIN model: name or .safetensors path."),
+        output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                              help="The .onnx file (default: beside the model, where `nst adain` uses it)."),
+    ):
+        """Export a light AdaIN model's ONNX twin: `nst adain` then stylises one photo without importing torch."""
+        from ..export import export_adain as export
+
+        typer.echo(f"wrote {export(model, output)}", err=True)

@@ -41,7 +41,7 @@ def quiet_datasets() -> None:
 
 def model_output(output: Optional[Path], engine: str, default_name: str) -> Path:
     """The model file to write: -o, else the user's models dir; checked before any training."""
-    from ..images import check_writable_dir
+    from ..imagefiles import check_writable_dir
 
     out = output or user_models_dir(engine) / f"{default_name}.safetensors"
     if out.suffix != ".safetensors":
@@ -99,7 +99,8 @@ def train_fast_command():
     def body(v: dict[str, Any]) -> None:
         from ..data import CropSampler
         from ..engines.fast import FastTask, distill_task, stylize_padded
-        from ..images import IMAGE_SUFFIXES, load_image
+        from ..images import load_image
+        from ..imagefiles import IMAGE_SUFFIXES
         from ..io import sha256_file
         from ..resources import BUILTIN_PHOTOS_NAME, builtin_photos
         from ..training import init_distributed
@@ -148,7 +149,8 @@ def train_adain_command():
 
     def body(v: dict[str, Any]) -> None:
         from ..data import CropSampler
-        from ..engines.adain import AdaINConfig, AdaINEngine, training_task
+        from ..engines.adain import AdaINConfig
+        from ..engines.adain_engine import AdaINEngine, training_task
         from ..images import load_image
         from ..resources import sample_style
         from ..training import init_distributed

@@ -1,29 +1,19 @@
-"""Huang & Belongie 2017: arbitrary style in one pass — VGG encoder, AdaIN at relu4_1, trained decoder."""
+"""Huang & Belongie 2017: arbitrary style in one pass — VGG encoder, AdaIN at relu4_1, trained decoder.
+
+This module holds what the command line needs without torch: the configs, the constants and the
+registry entry. The networks and training live in :mod:`.adain_engine` (imported when an engine is
+built); :mod:`.adain_onnx` runs an exported light model in onnxruntime, so a one-photo `nst adain`
+need not import torch at all.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
-
-from .. import colour, losses
-from ..checkpoints import load_model, model_dirs, resolve_model_file
-from ..data import CropSampler
 from ..errors import NSTError
-from ..images import resize_longest
-from ..io import check_finite_output, pad_to_multiple, run_padded, sha256_file
-from ..nets import AdaINDecoder, LightAdaIN, init_seeded
-from ..optimize import Step
-from ..options import option, to_dict
-from ..styles import StyleSet, StylesLike, as_style_set, blend_weights, check_image_tensor, prepare_mask
-from ..tiling import choose_tile, run_tiled
-from ..training import TrainingTask, distilled_from
-from ..vgg import VGGFeatures, shared_or_new
-from .base import EngineBase, check_choice, check_non_negative, check_positive, require_styles, target_scale
+from ..options import check_choice, check_colour_mode, check_non_negative, check_positive, colour_option, option, to_dict
 from .registry import EngineSpec, register
 
 ENGINE = "adain"
@@ -98,7 +88,7 @@ class AdaINConfig:
     alpha: float = option(1.0, "Content-style trade-off, 0 (content) ... 1 (full style).")  # paper, sec. 7.1
     size: int = option(512, "Longest side of the content (output), px.")
     style_size: int = option(512, "Longest side of each style image, px.")
-    preserve_color: str = colour.colour_option()  # the paper (sec. 7.1) uses histogram matching
+    preserve_color: str = colour_option()  # the paper (sec. 7.1) uses histogram matching
     tile: int | None = option(None, TILE_HELP)
 
     def validate(self) -> None:
@@ -107,316 +97,30 @@ class AdaINConfig:
         check_positive(size=self.size, style_size=self.style_size)
         if self.tile is not None:
             check_non_negative(tile=self.tile)
-        colour.check_mode(self.preserve_color)
+        check_colour_mode(self.preserve_color)
 
     def to_dict(self) -> dict:
         return to_dict(self)
 
 
-def data_summary(content: CropSampler, style: CropSampler) -> dict[str, Any]:
-    """What a trained AdaIN model records about its training images."""
-    return {"content": content.source, "content_images": len(content), "content_skipped": content.skipped,
-            "style": style.source, "style_images": len(style), "style_skipped": style.skipped}
 
 
-def content_term(features: Mapping[str, Tensor], target: Tensor) -> Tensor:
-    """The paper's content loss: the output's relu4_1 against the AdaIN target, relative to the target."""
-    return losses.content_loss(features[ENCODER_LAYER], target) / target_scale(target)
+def build_engine(config: AdaINConfig = AdaINConfig(), vgg: Any = None) -> Any:
+    """The engine of ``config`` (imports torch and the networks)."""
+    from .adain_engine import AdaINEngine
+
+    return AdaINEngine(config, vgg=vgg)
 
 
-def style_term(features: Mapping[str, Tensor], style: Mapping[str, Tensor]) -> Tensor:
-    """The paper's style loss: mean and std of relu1_1 … relu4_1 against the style's, each relative, averaged."""
-    return sum(losses.mean_std_loss(features[k], style[k]) / target_scale(losses.mean_std(style[k])[1])
-               for k in STYLE_LAYERS) / len(STYLE_LAYERS)
+def torch_free_runner(config: AdaINConfig, inputs: list[Path], styles: list[Path]) -> Callable[[Path], Any] | None:
+    """The model's exported ONNX twin in onnxruntime, or None when it cannot serve these inputs."""
+    from .adain_onnx import runner
 
-
-class AdaINTask(TrainingTask):
-    engine = ENGINE
-
-    def __init__(self, cfg: AdaINTrainConfig, content: CropSampler, style: CropSampler, device: torch.device,
-                 vgg: VGGFeatures | None = None):
-        cfg.validate()
-        self.cfg, self.content, self.style, self.device = cfg, content, style, device
-        self.model = init_seeded(AdaINDecoder(), cfg.seed).to(device)
-        self.vgg = (vgg or VGGFeatures(STYLE_LAYERS, cfg.vgg_weights)).to(device)
-
-    def loss_fn(self, net: nn.Module, step: int) -> Mapping[str, Tensor]:
-        cfg = self.cfg
-        c = self.content.batch(cfg.batch_size, cfg.seed, step).to(self.device)
-        warm = step < cfg.warmup_steps
-        with torch.no_grad():
-            fc = self.vgg(c, [ENCODER_LAYER])[ENCODER_LAYER]
-            if warm:
-                t, fs = fc, None
-            else:
-                s = self.style.batch(cfg.batch_size, cfg.seed + 1, step).to(self.device)
-                fs = self.vgg(s, STYLE_LAYERS)
-                t = losses.adain(fc, *losses.mean_std(fs[ENCODER_LAYER]))
-        g = net(t)
-        fg = self.vgg(g, STYLE_LAYERS)
-        terms = {"content": content_term(fg, t)}
-        if warm:
-            terms["pixel"] = cfg.pixel_weight * F.mse_loss(g, c) / target_scale(c)
-        else:
-            terms["style"] = cfg.style_weight * style_term(fg, fs)
-        return terms
-
-    def metadata(self, step: int) -> dict[str, Any]:
-        return {
-            "engine": ENGINE,
-            "architecture": self.model.architecture(),
-            "encoder": {"weights": self.cfg.vgg_weights, "layer": ENCODER_LAYER},
-            "training": self.cfg.to_dict(),
-            "step": step,
-            "data": data_summary(self.content, self.style),
-        }
-
-
-class LightAdaINTask(TrainingTask):
-    """Distil a trained VGG-19 AdaIN model (the teacher) into :class:`~nst_toolkit.nets.LightAdaIN`.
-
-    Per step, for a batch of content and style crops:
-
-    * ``distill``: L1 between the student's stylisation (AdaIN in its own feature space, alpha 1)
-      and the teacher's, clamped to [0, 1] — the teacher only runs forward;
-    * ``reconstruct``: L1 between the student's decoded content (alpha 0) and the content itself,
-      so ``--alpha 0`` gives back the photo (the teacher's own decoder inverts its encoder poorly);
-    * ``embed``: the student's features through a 1×1 convolution against VGG-19 relu4_1
-      (Wang et al. 2020's linear embedding), so its feature statistics carry what VGG's do;
-    * ``content`` and ``style`` (when ``perceptual_weight`` > 0): the paper's losses through VGG-19
-      on the student's stylisation — relu4_1 against the teacher's AdaIN target, mean and std of
-      relu1_1 … relu4_1 against the style's.
-    """
-
-    engine = ENGINE
-
-    def __init__(self, cfg: AdaINTrainConfig, content: CropSampler, style: CropSampler, device: torch.device):
-        cfg.validate()
-        self.cfg, self.content, self.style, self.device = cfg, content, style, device
-        teacher_path = resolve_decoder(cfg.teacher)
-        teacher, self.teacher_meta = load_adain(teacher_path)
-        if not isinstance(teacher, AdaINDecoder):
-            raise NSTError(f"{teacher_path}: the teacher must be a VGG-19 AdaIN model, not a light one")
-        self.teacher = teacher.to(device).eval().requires_grad_(False)
-        self.teacher_sha256 = sha256_file(teacher_path)
-        weights = self.teacher_meta.get("encoder", {}).get("weights", "bundled")
-        self.vgg = VGGFeatures(STYLE_LAYERS if cfg.perceptual_weight else [ENCODER_LAYER], weights).to(device)
-        self.model = init_seeded(LightAdaIN(tuple(cfg.widths)), cfg.seed).to(device)
-
-    def loss_fn(self, net: nn.Module, step: int) -> Mapping[str, Tensor]:
-        cfg = self.cfg
-        c = self.content.batch(cfg.batch_size, cfg.seed, step).to(self.device)
-        s = self.style.batch(cfg.batch_size, cfg.seed + 1, step).to(self.device)
-        perceptual = cfg.perceptual_weight > 0
-        with torch.no_grad():
-            fc_t = self.vgg(c, [ENCODER_LAYER])[ENCODER_LAYER]
-            fs = self.vgg(s, STYLE_LAYERS if perceptual else [ENCODER_LAYER])
-            t = losses.adain(fc_t, *losses.mean_std(fs[ENCODER_LAYER]))
-            target = self.teacher(t).clamp(0, 1)
-        y, rec, fc = net(c, s)
-        model = net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
-        embedded = model.encoder.embed(fc)
-        fc_scaled = fc_t * EMBED_SCALE  # Caffe-unit activations in the hundreds: near 1, so Adam's steps fit the 1×1 conv
-        terms = {
-            "distill": (y - target).abs().mean(),
-            "reconstruct": cfg.reconstruct_weight * (rec - c).abs().mean(),
-            "embed": cfg.embed_weight * F.mse_loss(embedded, fc_scaled) / target_scale(fc_scaled),
-        }
-        if perceptual:
-            fy = self.vgg(y, STYLE_LAYERS)
-            terms["content"] = cfg.perceptual_weight * content_term(fy, t)
-            terms["style"] = cfg.perceptual_weight * cfg.style_weight * style_term(fy, fs)
-        return terms
-
-    def metadata(self, step: int) -> dict[str, Any]:
-        return {
-            "engine": ENGINE,
-            "architecture": self.model.architecture(),
-            "training": {**self.cfg.to_dict(), "method": "distillation"},
-            "distilled_from": distilled_from(self.teacher_sha256, self.teacher_meta),
-            "step": step,
-            "data": data_summary(self.content, self.style),
-        }
-
-
-def training_task(cfg: AdaINTrainConfig, content: CropSampler, style: CropSampler, device: torch.device) -> TrainingTask:
-    """The task ``cfg.arch`` asks for: the paper's decoder training, or distillation into the light model."""
-    cfg.validate()
-    if cfg.arch == "light":
-        return LightAdaINTask(cfg, content, style, device)
-    return AdaINTask(cfg, content, style, device)
-
-
-def resolve_decoder(name_or_path: str) -> Path:
-    """A shipped or local decoder name, or a file path → the file."""
-    return resolve_model_file(name_or_path, model_dirs(ENGINE), "AdaIN decoder")
-
-
-def load_decoder(path: str | Path) -> tuple[AdaINDecoder, dict[str, Any]]:
-    return load_model(path, ENGINE, "AdaINDecoder", lambda a: AdaINDecoder(float(a.get("feature_scale", 0.01))))
-
-
-def load_adain(path: str | Path) -> tuple[AdaINDecoder | LightAdaIN, dict[str, Any]]:
-    """A VGG-19 AdaIN decoder or a light AdaIN model, by the architecture its metadata names."""
-    from ..checkpoints import read_metadata
-
-    spec = read_metadata(path).get("architecture")
-    if isinstance(spec, dict) and spec.get("arch") == "LightAdaIN":
-        return load_model(path, ENGINE, "LightAdaIN", lambda a: LightAdaIN(tuple(int(w) for w in a["widths"])))
-    return load_decoder(path)
-
-
-class AdaINEngine(EngineBase):
-    """Encoder (shared VGG-19 to relu4_1) → AdaIN → trained decoder. Style statistics can be computed once."""
-
-    name = ENGINE
-
-    def __init__(self, config: AdaINConfig = AdaINConfig(), decoder: AdaINDecoder | LightAdaIN | None = None,
-                 vgg: VGGFeatures | None = None):
-        config.validate()
-        self.config = config
-        if decoder is None:
-            decoder, self.meta = load_adain(resolve_decoder(config.model))
-        else:
-            self.meta = {}
-        decoder.eval()
-        self.light = decoder if isinstance(decoder, LightAdaIN) else None
-        if self.light is not None:  # its own small encoder: no VGG-19 at all
-            self.decoder, self.vgg = self.light.decoder, None
-        else:
-            self.decoder = decoder
-            self.vgg = shared_or_new(vgg, [ENCODER_LAYER], self.meta.get("encoder", {}).get("weights", "bundled"))
-
-    def to(self, device: torch.device) -> "AdaINEngine":
-        for m in (self.vgg, self.light, self.decoder):
-            if m is not None:
-                m.to(device)
-        return self
-
-    def encode(self, image: Tensor) -> Tensor:
-        if self.light is not None:
-            return self.light.encoder(image)
-        return self.vgg(image, [ENCODER_LAYER])[ENCODER_LAYER]
-
-    @torch.no_grad()
-    def style_stats(self, style: Tensor) -> tuple[Tensor, Tensor]:
-        """(mean, std) of a style image's relu4_1 features, as given (no resizing, no colour change)."""
-        check_image_tensor(style, "style")
-        self.to(style.device)
-        return losses.mean_std(self.encode(style))
-
-    def encode_styles(self, styles: StyleSet) -> list[tuple[Tensor, Tensor]]:
-        """Each style resized to ``style_size`` and encoded to its statistics."""
-        return [self.style_stats(resize_longest(s, self.config.style_size)) for s in styles.images]
-
-    @torch.no_grad()
-    def stylize_with_stats(
-        self,
-        content: Tensor,
-        stats: Sequence[tuple[Tensor, Tensor]],
-        weights: Sequence[float] | None = None,
-        mask: Tensor | None = None,
-    ) -> Tensor:
-        """Stylise ``content`` with precomputed style statistics (no colour preservation here).
-
-        Several styles are interpolated with ``weights`` (the rule of :mod:`nst_toolkit.styles`). With
-        ``mask`` (two styles) the first style goes where the mask is white and the second where it is
-        black, each region normalised with its own content statistics.
-        """
-        check_image_tensor(content, "content")
-        if not stats:
-            raise NSTError("at least one style is needed")
-        cfg = self.config
-        self.to(content.device)
-        m = prepare_mask(mask, content) if mask is not None else None
-        if m is not None and len(stats) != 2:
-            raise NSTError(f"a mask needs exactly two styles (foreground, background), got {len(stats)}")
-        w = blend_weights(weights, len(stats)) if m is None else (1.0, 1.0)
-        pixels = content.shape[-2] * content.shape[-1]
-        tile = choose_tile(cfg.tile, pixels, BYTES_PER_PIXEL["light" if self.light is not None else "vgg"], MULTIPLE,
-                           TILE_HALO)
-        if tile is not None and m is None and content.shape[0] == 1:
-            out = run_tiled(self._tile_function(content, stats, w, tile), content, tile=tile, halo=TILE_HALO,
-                            multiple=MULTIPLE)
-            return check_finite_output(out, f"AdaIN model {cfg.model}")
-
-        def run(padded: Tensor) -> Tensor:
-            fc = self.encode(padded)
-            if m is None:
-                t = sum(wi * losses.adain(fc, mu, sd) for wi, (mu, sd) in zip(w, stats))
-            else:
-                mp = F.pad(m, (0, padded.shape[-1] - m.shape[-1], 0, padded.shape[-2] - m.shape[-2]), mode="replicate")
-                mf = F.interpolate(mp, size=fc.shape[-2:], mode="nearest")
-                t = masked_adain(fc, mf, stats[0]) * mf + masked_adain(fc, 1 - mf, stats[1]) * (1 - mf)
-            t = cfg.alpha * t + (1 - cfg.alpha) * fc  # paper, eq. 10
-            return self.decoder(t)
-
-        return check_finite_output(run_padded(run, content, MULTIPLE), f"AdaIN decoder {cfg.model}")
-
-    def _tile_function(self, content: Tensor, stats, weights, tile: int) -> Callable[[Tensor], Tensor]:
-        """Per-tile AdaIN with the whole image's content statistics, gathered exactly in a first pass
-        over non-overlapping tiles (the encoder has no normalisation, so tiles with margins are exact)."""
-        h, w = content.shape[-2:]
-        total = total_sq = None
-        count = 0
-        parts = lambda n: [(a, min(a + tile, n)) for a in range(0, n, tile)]  # disjoint: each feature counted once
-        for y0, y1 in parts(h):
-            for x0, x1 in parts(w):
-                cy0, cx0 = max(0, y0 - TILE_HALO) // MULTIPLE * MULTIPLE, max(0, x0 - TILE_HALO) // MULTIPLE * MULTIPLE
-                crop = content[..., cy0 : min(h, y1 + TILE_HALO), cx0 : min(w, x1 + TILE_HALO)]
-                f = self.encode(pad_to_multiple(crop, MULTIPLE)).double()
-                f = f[..., (y0 - cy0) // MULTIPLE : -(-(y1 - cy0) // MULTIPLE), (x0 - cx0) // MULTIPLE : -(-(x1 - cx0) // MULTIPLE)]
-                s1, s2 = f.sum(dim=(2, 3), keepdim=True), f.square().sum(dim=(2, 3), keepdim=True)
-                total = s1 if total is None else total + s1
-                total_sq = s2 if total_sq is None else total_sq + s2
-                count += f.shape[-2] * f.shape[-1]
-        mean = total / count
-        std = ((total_sq / count - mean.square()).clamp_min(0) + losses.EPS).sqrt()
-        mean, std = mean.float(), std.float()
-        alpha = self.config.alpha
-
-        def run(crop: Tensor) -> Tensor:
-            def net(padded: Tensor) -> Tensor:
-                fc = self.encode(padded)
-                norm = (fc - mean) / std
-                t = sum(wi * (norm * sd + mu) for wi, (mu, sd) in zip(weights, stats))
-                return self.decoder(alpha * t + (1 - alpha) * fc)
-
-            return run_padded(net, crop, MULTIPLE)
-
-        return run
-
-    def stylize(self, content: Tensor, styles: StylesLike, *, on_step: Callable[[Step], None] | None = None) -> Tensor:
-        check_image_tensor(content, "content")
-        styles = require_styles(as_style_set(styles), self.name).to(content.device)
-        return colour.preserve(self.config.preserve_color, content, styles,
-                               lambda c, s: self.stylize_with_stats(c, self.encode_styles(s), s.weights, s.mask))
-
-    def bind(self, styles: StylesLike) -> Callable[[Tensor], Tensor]:
-        """Without colour preservation the style statistics do not depend on the content: encode them once."""
-        styles = require_styles(as_style_set(styles), self.name)
-        if self.config.preserve_color != "none":
-            return super().bind(styles)
-        cache: dict[torch.device, list] = {}
-
-        def run(content: Tensor) -> Tensor:
-            if content.device not in cache:
-                cache[content.device] = self.encode_styles(styles.to(content.device))
-            mask = styles.mask.to(content.device) if styles.mask is not None else None
-            return self.stylize_with_stats(content, cache[content.device], styles.weights, mask)
-
-        return run
+    return runner(config, inputs, styles)
 
 
 register(EngineSpec(
-    name=ENGINE, config=AdaINConfig, build=AdaINEngine, kind="one-pass", model_kind=ENGINE,
+    name=ENGINE, config=AdaINConfig, build=build_engine, kind="one-pass", model_kind=ENGINE,
     summary="Arbitrary style transfer in one pass (AdaIN, Huang & Belongie 2017).",
+    torch_free=torch_free_runner,
 ))
-
-
-def masked_adain(features: Tensor, mask: Tensor, stats: tuple[Tensor, Tensor], eps: float = losses.EPS) -> Tensor:
-    """AdaIN with the content statistics taken inside ``mask`` (N×1×h×w, 0/1) only."""
-    area = mask.sum(dim=(2, 3), keepdim=True).clamp_min(1.0)
-    mean = (features * mask).sum(dim=(2, 3), keepdim=True) / area
-    var = ((features - mean).square() * mask).sum(dim=(2, 3), keepdim=True) / area
-    return (features - mean) / (var + eps).sqrt() * stats[1] + stats[0]

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import NSTError
-from ..images import MIN_SIDE, check_min_size, resize_longest
+from ..imagefiles import MIN_SIDE
+from ..images import check_min_size, resize_longest
 from ..optimize import Step
 from ..styles import StyleSet, StylesLike, as_style_set
 
@@ -82,23 +83,6 @@ def parse_weights(values: Sequence[float] | None, n: int, what: str) -> list[flo
     if any(not (v > 0) for v in values):
         raise NSTError(f"{what}: weights must be positive")
     return [float(v) for v in values]
-
-
-def check_positive(**values: float) -> None:
-    for name, v in values.items():
-        if not (v > 0):
-            raise NSTError(f"{name.replace('_', '-')} must be positive, not {v}")
-
-
-def check_non_negative(**values: float) -> None:
-    for name, v in values.items():
-        if not (v >= 0):
-            raise NSTError(f"{name.replace('_', '-')} must not be negative, not {v}")
-
-
-def check_choice(name: str, value: str, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise NSTError(f"{name.replace('_', '-')} must be one of {', '.join(choices)}, not '{value}'")
 
 
 def target_scale(target: Tensor) -> float:

@@ -14,15 +14,16 @@ from ..checkpoints import load_model, model_dirs, model_files, read_metadata, re
 from ..data import CropSampler
 from ..errors import NSTError
 from ..images import resize_longest
-from ..io import check_finite_output, pad_to_multiple, run_padded, sha256_file
+from ..io import sha256_file
+from ..memory import choose_tile
 from ..nets import TransformerNet, init_seeded, slim_transformer
 from ..optimize import Step
-from ..options import option, to_dict
+from ..options import check_choice, check_colour_mode, check_non_negative, check_positive, colour_option, option, to_dict
 from ..styles import StyleSet, StylesLike, check_image_tensor
-from ..tiling import choose_tile, instance_norm_stats, run_tiled, with_fixed_norms
+from ..tiling import check_finite_output, instance_norm_stats, pad_to_multiple, run_padded, run_tiled, with_fixed_norms
 from ..training import TrainingTask, distilled_from
 from ..vgg import VGGFeatures, validate_layers
-from .base import EngineBase, check_choice, check_non_negative, check_positive, target_scale
+from .base import EngineBase, target_scale
 from .registry import EngineSpec, register
 
 ENGINE = "fast"
@@ -99,7 +100,7 @@ class FastConfig:
     model: str = option("great_wave", "Trained model: a name from `nst models`, a .safetensors path, "
                                        "or all (every model on one photo, as a labelled sheet).", short="-m")
     size: int | None = option(None, "Resize the content's longest side to this, px (default: keep its size).")
-    preserve_color: str = colour.colour_option()
+    preserve_color: str = colour_option()
     tile: int | None = option(None, TILE_HELP)
 
     def validate(self) -> None:
@@ -107,7 +108,7 @@ class FastConfig:
             check_positive(size=self.size)
         if self.tile is not None:
             check_non_negative(tile=self.tile)
-        colour.check_mode(self.preserve_color)
+        check_colour_mode(self.preserve_color)
 
     def to_dict(self) -> dict:
         return to_dict(self)

@@ -10,11 +10,10 @@ from torch import Tensor
 
 from .. import colour, losses
 from ..optimize import Step, optimize_image
-from ..options import option, to_dict
+from ..options import check_choice, check_colour_mode, check_non_negative, check_positive, colour_option, option, to_dict
 from ..styles import StyleSet, StylesLike, as_style_set, check_image_tensor
 from ..vgg import VGGFeatures, shared_or_new, validate_layers
-from .base import (EngineBase, check_choice, check_non_negative, check_positive, init_image, parse_weights,
-                   require_styles, scale_style, style_masks, target_scale)
+from .base import EngineBase, init_image, parse_weights, require_styles, scale_style, style_masks, target_scale
 from .registry import EngineSpec, register
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -44,7 +43,7 @@ class PixelConfig:
     style_scale: float = option(1.0, "Style image size relative to the output.")
     pooling: str = option("max", "VGG pooling: max | avg.")  # paper prefers avg for pictures; max as the common ports
     vgg_weights: str = option("bundled", "VGG-19 weights: bundled | torchvision | path to a VGG-19 state_dict.")
-    preserve_color: str = colour.colour_option()
+    preserve_color: str = colour_option()
     seed: int = option(0, "Seed of the noise init (everything else is deterministic on the CPU).")
 
     # Peak memory per output pixel at the final size (see nst_toolkit.memory for the measurements).
@@ -68,7 +67,7 @@ class PixelConfig:
         check_choice("init", self.init, INITS)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("pooling", self.pooling, ("max", "avg"))
-        colour.check_mode(self.preserve_color)
+        check_colour_mode(self.preserve_color)
 
     def to_dict(self) -> dict:
         return to_dict(self)

@@ -20,11 +20,10 @@ from .. import colour, losses
 from ..errors import NSTError
 from ..images import resize_longest
 from ..optimize import Step, optimize_image
-from ..options import option, to_dict
+from ..options import check_choice, check_non_negative, check_positive, option, to_dict
 from ..styles import StyleSet, StylesLike, as_style_set, check_image_tensor, prepare_mask
 from ..vgg import RELU_LAYERS, VGGFeatures, shared_or_new
-from .base import (EngineBase, check_choice, check_non_negative, check_positive, init_image, require_styles, scale_style,
-                   style_masks, target_scale)
+from .base import EngineBase, init_image, require_styles, scale_style, style_masks, target_scale
 from .gatys import PixelConfig, content_loss, content_term
 from .registry import EngineSpec, register
 

@@ -19,6 +19,7 @@ from ..errors import NSTError
 BUILTIN_MODULES = ("gatys", "improved", "fast", "adain")  # nst_toolkit.engines.<name>, in display order
 
 KINDS = ("optimize", "one-pass")
+ALL_MODELS = "all"  # the `model` value of an engine with a model_kind that renders every model on one sheet
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class EngineSpec:
     train_hint: Callable[[Path], str] | None = None
     # Model files this engine can use, for `nst models` (a name of checkpoints.model_files).
     model_kind: str | None = None
+    # One-pass engines may serve images without torch (its import alone takes seconds):
+    # torch_free(config, inputs, styles) → a function from an input file to its result (1×3×H×W float32
+    # array in [0, 1]), or None when this call needs the torch engine (the command then builds it).
+    torch_free: Callable[[Any, list[Path], list[Path]], Callable[[Path], Any] | None] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -71,6 +76,12 @@ def _load_builtins() -> None:
             importlib.import_module(f"{__package__}.{mod}")
 
 
+def load(name: str) -> None:
+    """Import one built-in engine (and no other): a command that runs one engine need not import them all."""
+    if name in BUILTIN_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
+
+
 def specs() -> list[EngineSpec]:
     """Every registered engine: the built-ins in their order, then any others in registration order."""
     _load_builtins()
@@ -83,6 +94,8 @@ def names() -> list[str]:
 
 
 def get(name: str) -> EngineSpec:
+    if name in _REGISTRY:  # loaded already (possibly alone, by load)
+        return _REGISTRY[name]
     _load_builtins()
     try:
         return _REGISTRY[name]

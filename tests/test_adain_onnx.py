@@ -1,0 +1,105 @@
+"""The light AdaIN model's ONNX twin: same pictures as the torch engine, one photo without importing torch."""
+
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from nst_toolkit.checkpoints import save_checkpoint
+from nst_toolkit.cli import app
+from nst_toolkit.engines.adain import AdaINConfig
+from nst_toolkit.engines.adain_engine import AdaINEngine
+from nst_toolkit.engines.adain_onnx import runner, twin_path
+from nst_toolkit.export import export_adain
+from nst_toolkit.images import load_image
+from nst_toolkit.nets import LightAdaIN, init_seeded
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+
+def save_light(path, seed=0):
+    net = init_seeded(LightAdaIN((4, 8, 8, 16)), seed)
+    save_checkpoint(path, {f"model.{k}": v for k, v in net.state_dict().items()},
+                    {"engine": "adain", "architecture": net.architecture(), "step": 0})
+    return path
+
+
+@pytest.fixture()
+def light(tmp_path):
+    model = save_light(tmp_path / "light.safetensors")
+    export_adain(str(model))
+    return model
+
+
+def test_twin_gives_the_torch_engines_picture(light, photo, painting):
+    assert twin_path(light).is_file()
+    for alpha in (1.0, 0.4):
+        cfg = AdaINConfig(model=str(light), alpha=alpha, size=96, style_size=64)
+        run = runner(cfg, [photo], [painting])
+        assert run is not None
+        got = run(photo)
+        with torch.no_grad():
+            want = AdaINEngine(cfg).stylize(load_image(photo, 96), load_image(painting)).numpy()
+        assert got.shape == want.shape and got.dtype == np.float32
+        # The two paths resize with different code (PIL on 8-bit vs torch on float): about 1/255 apart.
+        assert np.abs(got - want).mean() < 2 / 255 and np.abs(got - want).max() < 0.1
+
+
+def test_twin_is_not_used_where_it_cannot_serve(light, tmp_path, photo, painting):
+    cfg = AdaINConfig(model=str(light))
+    assert runner(replace(cfg, preserve_color="luminance"), [photo], [painting]) is None
+    assert runner(cfg, [photo], [painting, painting]) is None
+    assert runner(replace(cfg, tile=64), [photo], [painting]) is None
+    # A twin exported from another version of the model file is ignored (the torch engine runs).
+    save_light(light, seed=1)
+    assert runner(cfg, [photo], [painting]) is None
+    out = tmp_path / "out.png"
+    r = CliRunner().invoke(app, ["adain", str(photo), str(painting), "-m", str(light), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.is_file() and "onnxruntime" not in r.output
+
+
+def test_one_photo_command_runs_without_torch(light, tmp_path, photo, painting):
+    out = tmp_path / "out.png"
+    code = (
+        "import sys\n"
+        "from nst_toolkit.cli import main\n"
+        f"sys.argv = ['nst', 'adain', {str(photo)!r}, {str(painting)!r}, '-m', {str(light)!r}, '-o', {str(out)!r}]\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "onnxruntime" in r.stderr
+    assert max(Image.open(out).size) == 512  # the default --size
+    # Bad input on the same path: one line, exit 2, no output file.
+    missing = tmp_path / "missing.jpg"
+    r = subprocess.run([sys.executable, "-m", "nst_toolkit", "adain", str(missing), str(painting), "-m", str(light),
+                        "-o", str(tmp_path / "bad.png")], capture_output=True, text=True)
+    assert r.returncode == 2 and "no such file" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "bad.png").exists()
+
+
+def test_export_refuses_the_vgg_model(tmp_path):
+    r = CliRunner().invoke(app, ["export-adain", "default", "-o", str(tmp_path / "x.onnx")])
+    assert r.exit_code == 2 and "only light AdaIN models" in r.output
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_a_folder_goes_through_the_twin_too(light, tmp_path, photo_folder, painting):
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["adain", str(photo_folder), str(painting), "-m", str(light), "-o", str(out), "--size", "64"])
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == len(list(photo_folder.iterdir())) >= 2
+    run = runner(AdaINConfig(model=str(light), size=64), sorted(photo_folder.iterdir()), [painting])
+    first = sorted(photo_folder.iterdir())[0]
+    want = (np.clip(run(first)[0].transpose(1, 2, 0), 0, 1) * 255 + 0.5).astype(np.uint8)
+    got = np.asarray(Image.open(out / names[0]).convert("RGB"))
+    assert np.abs(got.astype(int) - want).max() <= 1
