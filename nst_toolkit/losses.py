@@ -138,6 +138,24 @@ def adain(content: Tensor, style_mean: Tensor, style_std: Tensor, eps: float = E
     return (content - mean) / std * style_std + style_mean
 
 
+def sorted_features(features: Tensor) -> Tensor:
+    """Each channel's values in ascending order, N×C×(H·W): all EFDM needs of a style."""
+    return features.reshape(features.shape[0], features.shape[1], -1).sort(dim=-1).values
+
+
+def efdm(content: Tensor, style_sorted: Tensor) -> Tensor:
+    """Exact feature distribution matching (Zhang et al. 2022): every channel of ``content`` takes the
+    style's values (``sorted_features``, resampled by quantile to the content's length) in the
+    content's own rank order, so its whole distribution becomes the style's, not only mean and std."""
+    n, c = content.shape[:2]
+    flat = content.reshape(n, c, -1)
+    target = style_sorted.to(flat.dtype)
+    if target.shape[-1] != flat.shape[-1]:
+        target = F.interpolate(target, size=flat.shape[-1], mode="linear", align_corners=True)
+    out = torch.empty_like(flat).scatter_(-1, flat.argsort(dim=-1), target.expand(n, -1, -1).contiguous())
+    return out.view_as(content)
+
+
 def masked_features(features: Tensor, mask: Tensor | None) -> Tensor:
     """Features with the region outside ``mask`` zeroed and rescaled so a Gram matrix is a mean over the region.
 

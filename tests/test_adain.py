@@ -13,6 +13,7 @@ from nst_toolkit.data import CropSampler
 from nst_toolkit.engines.adain import AdaINConfig, AdaINTrainConfig
 from nst_toolkit.engines.adain_engine import AdaINEngine, AdaINTask, load_decoder
 from nst_toolkit.errors import NSTError
+from nst_toolkit.styles import as_style_set
 from nst_toolkit.training import fit
 
 from .conftest import make_photo
@@ -35,6 +36,33 @@ def test_adain_features_take_the_style_statistics(engine):
     assert live.float().mean() > 0.5
     assert torch.allclose(tm[live], mu[live], rtol=1e-4, atol=1e-2)
     assert torch.allclose(ts[live], sd[live], rtol=1e-3, atol=1e-2)
+
+
+def test_efdm_gives_each_channel_the_styles_values_in_the_contents_order():
+    g = torch.Generator().manual_seed(0)
+    c, s = torch.randn(2, 4, 5, 6, generator=g), torch.randn(1, 4, 6, 5, generator=g) * 3 + 1
+    out = losses.efdm(c, losses.sorted_features(s))
+    flat = out.reshape(2, 4, -1)
+    assert torch.equal(flat.sort(dim=-1).values, losses.sorted_features(s).expand(2, -1, -1))  # the style's values
+    assert torch.equal(flat.argsort(dim=-1), c.reshape(2, 4, -1).argsort(dim=-1))  # in the content's order
+    # Another size: the style's quantiles (its extremes kept), still in the content's order.
+    big = losses.efdm(c, losses.sorted_features(torch.randn(1, 4, 9, 9, generator=g)))
+    assert torch.equal(big.reshape(2, 4, -1).argsort(dim=-1), c.reshape(2, 4, -1).argsort(dim=-1))
+
+
+def test_efdm_transfer_end_to_end(engine, tmp_path):
+    efdm = AdaINEngine(replace(engine.config, transfer="efdm"), vgg=engine.vgg)
+    c, s = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 48, 80)
+    a, b = engine.stylize(c, s), efdm.stylize(c, s)
+    assert b.shape == a.shape and 0 <= b.min() and b.max() <= 1 and (a - b).abs().mean() > 1e-3
+    with pytest.raises(NSTError, match="no mask"):
+        mask = torch.zeros(1, 1, 64, 64)
+        mask[..., :32] = 1
+        efdm.stylize_with_stats(c, efdm.encode_styles(as_style_set([s, s])), mask=mask)
+    with pytest.raises(NSTError, match="cannot go in tiles"):
+        AdaINEngine(replace(engine.config, transfer="efdm", tile=32), vgg=engine.vgg).stylize(c, s)
+    with pytest.raises(NSTError, match="transfer must be one of"):
+        AdaINConfig(transfer="wct").validate()
 
 
 def test_alpha_zero_reproduces_the_decoded_content():

@@ -23,7 +23,7 @@ def _pair():
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
 def test_loss_decreases_and_output_in_range(vgg, optimizer):
     content, style = _pair()
-    cfg = replace(SMALL, optimizer=optimizer, iterations=8 if optimizer == "adam" else 6)
+    cfg = replace(SMALL, optimizer=optimizer, iterations=8 if optimizer == "adam" else 10)
     seen = []
     out = GatysEngine(cfg, vgg).stylize(content, style, on_step=lambda s: seen.append(s.losses["total"]))
     assert out.shape == content.shape

@@ -23,6 +23,7 @@ ENCODER_LAYER = "relu4_1"  # paper, sec. 6.1
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # paper, sec. 6.2
 MULTIPLE = 8  # three poolings before relu4_1
 ARCHS = ("vgg", "light")
+TRANSFERS = ("adain", "efdm")
 TILE_HALO = 72  # encoder to relu4_1 sees ±34 px, the decoder ±30 px more
 # Peak activation memory of an untiled pass, bytes per pixel (RSS growth measured at 1024² on the CPU).
 BYTES_PER_PIXEL = {"vgg": 1000.0, "light": 400.0}  # vgg: 952 B/px measured; light: estimated
@@ -86,6 +87,9 @@ class AdaINConfig:
     model: str = option("default", "Model: a name from `nst models`, a .safetensors path, "
                                     "or all (every model on one photo, as a labelled sheet).", short="-m")
     alpha: float = option(1.0, "Content-style trade-off, 0 (content) ... 1 (full style).")  # paper, sec. 7.1
+    # EFDM (Zhang et al., CVPR 2022) is a drop-in for the statistics step; the decoder stays the same.
+    transfer: str = option("adain", "Feature transfer: adain (the style's mean and std per channel, the paper) | "
+                                    "efdm (its whole distribution per channel, Zhang et al. 2022).")
     size: int = option(512, "Longest side of the content (output), px.")
     style_size: int = option(512, "Longest side of each style image, px.")
     preserve_color: str = colour_option()  # the paper (sec. 7.1) uses histogram matching
@@ -95,6 +99,7 @@ class AdaINConfig:
         if not 0.0 <= self.alpha <= 1.0:
             raise NSTError(f"alpha must lie in [0, 1], not {self.alpha}")
         check_positive(size=self.size, style_size=self.style_size)
+        check_choice("transfer", self.transfer, TRANSFERS)
         if self.tile is not None:
             check_non_negative(tile=self.tile)
         check_colour_mode(self.preserve_color)

@@ -220,23 +220,33 @@ class AdaINEngine(EngineBase):
         self.to(style.device)
         return losses.mean_std(self.encode(style))
 
-    def encode_styles(self, styles: StyleSet) -> list[tuple[Tensor, Tensor]]:
-        """Each style resized to ``style_size`` and encoded to its statistics."""
-        return [self.style_stats(resize_longest(s, self.config.style_size)) for s in styles.images]
+    @torch.no_grad()
+    def style_sorted(self, style: Tensor) -> Tensor:
+        """A style image's relu4_1 values per channel in ascending order (what EFDM matches)."""
+        check_image_tensor(style, "style")
+        self.to(style.device)
+        return losses.sorted_features(self.encode(style))
+
+    def encode_styles(self, styles: StyleSet) -> list:
+        """Each style resized to ``style_size`` and encoded to what the transfer needs: (mean, std) for
+        adain, the sorted features for efdm."""
+        code = self.style_sorted if self.config.transfer == "efdm" else self.style_stats
+        return [code(resize_longest(s, self.config.style_size)) for s in styles.images]
 
     @torch.no_grad()
     def stylize_with_stats(
         self,
         content: Tensor,
-        stats: Sequence[tuple[Tensor, Tensor]],
+        stats: Sequence,
         weights: Sequence[float] | None = None,
         mask: Tensor | None = None,
     ) -> Tensor:
-        """Stylise ``content`` with precomputed style statistics (no colour preservation here).
+        """Stylise ``content`` with precomputed style statistics (no colour preservation here): (mean, std)
+        pairs, or with ``transfer`` efdm the sorted features (:meth:`encode_styles` makes either).
 
         Several styles are interpolated with ``weights`` (the rule of :mod:`nst_toolkit.styles`). With
-        ``mask`` (two styles) the first style goes where the mask is white and the second where it is
-        black, each region normalised with its own content statistics.
+        ``mask`` (two styles, adain only) the first style goes where the mask is white and the second
+        where it is black, each region normalised with its own content statistics.
         """
         check_image_tensor(content, "content")
         if not stats:
@@ -250,6 +260,12 @@ class AdaINEngine(EngineBase):
         pixels = content.shape[-2] * content.shape[-1]
         tile = choose_tile(cfg.tile, pixels, BYTES_PER_PIXEL["light" if self.light is not None else "vgg"], MULTIPLE,
                            TILE_HALO)
+        efdm = cfg.transfer == "efdm"
+        if efdm and m is not None:
+            raise NSTError("--transfer efdm takes no mask (use adain for two styles under a mask)")
+        if efdm and tile is not None:
+            raise NSTError(f"--transfer efdm ranks the whole image's features at once, so it cannot go in tiles; "
+                           f"at {content.shape[-1]}×{content.shape[-2]} px use --tile 0 (memory permitting) or adain")
         if tile is not None and m is None and content.shape[0] == 1:
             out = run_tiled(self._tile_function(content, stats, w, tile), content, tile=tile, halo=TILE_HALO,
                             multiple=MULTIPLE)
@@ -257,7 +273,9 @@ class AdaINEngine(EngineBase):
 
         def run(padded: Tensor) -> Tensor:
             fc = self.encode(padded)
-            if m is None:
+            if efdm:
+                t = sum(wi * losses.efdm(fc, srt) for wi, srt in zip(w, stats))
+            elif m is None:
                 t = sum(wi * losses.adain(fc, mu, sd) for wi, (mu, sd) in zip(w, stats))
             else:
                 mp = F.pad(m, (0, padded.shape[-1] - m.shape[-1], 0, padded.shape[-2] - m.shape[-2]), mode="replicate")

@@ -4,7 +4,7 @@
 the encoder's stride, encode content and style, AdaIN, the alpha mix, decode, crop, clamp) as one
 graph whose metadata records the sha256 of the safetensors file it came from. `nst adain` uses the
 twin on the CPU when it is there, matches its model file, and the call needs nothing the graph
-lacks (one style, no colour preservation, no tiles, files in and out); otherwise it returns None
+lacks (one style, adain's transfer, no colour preservation, no tiles, files in and out); otherwise it returns None
 and the command runs the torch engine. Importing torch takes seconds on small machines, longer
 than the light model's whole pass; onnxruntime, numpy and PIL together take a fraction of that.
 """
@@ -57,7 +57,7 @@ def open_twin(model: Path) -> Any | None:
 def runner(cfg: AdaINConfig, inputs: list[Path], styles: list[Path]) -> Callable[[Path], np.ndarray] | None:
     """The whole pass as a function from an input file to its result (1×3×H×W float32 in [0, 1]), or None
     when the torch engine must run this call (one input too large for a single pass is enough)."""
-    if len(styles) != 1 or cfg.preserve_color != "none" or cfg.model == ALL_MODELS:
+    if len(styles) != 1 or cfg.preserve_color != "none" or cfg.model == ALL_MODELS or cfg.transfer != "adain":
         return None
     try:
         model = resolve_model_file(cfg.model, model_dirs(ENGINE), "AdaIN model")
