@@ -171,6 +171,8 @@ def main() -> None:
     ap.add_argument("--table", type=Path, help="write the table (markdown) here too")
     ap.add_argument("--plot", type=Path)
     ap.add_argument("--grid", type=Path, help="content, painting and every run's image of the first pair")
+    ap.add_argument("--pairs-grid", type=Path, help="one row per pair: photo, painting, gatys and improved with their "
+                                                     "defaults, pastiche (when run)")
     ap.add_argument("--keep", type=Path, help="keep every image in this folder")
     ap.add_argument("--cli-sizes", default=None,
                     help="instead of the above: time `nst improved` (whole command, defaults) at these sizes, e.g. 512,1024,2048, "
@@ -205,6 +207,8 @@ def main() -> None:
 
     scores: dict[str, list[tuple[float, float, float]]] = {r[1]: [] for r in runs}
     images: dict[str, torch.Tensor] = {}
+    shown = {f"gatys {checkpoints[-1]} it", "improved (defaults)", f"pastiche {a.pastiche_steps} steps"}
+    pair_cells: list[list[tuple[torch.Tensor, str]]] = []  # per pair: (image, label) for --pairs-grid
     with tempfile.TemporaryDirectory() as tmp:
         folder = a.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -215,10 +219,13 @@ def main() -> None:
             scores[title].append((seconds, s, c))
             if k == 0:
                 images[title] = image if image is not None else load_image(path)
+            if title in shown:
+                pair_cells[k].append((image if image is not None else load_image(path), f"{title.split(' (')[0]} {seconds:.0f} s"))
             print(f"pair {k}: {title:40} {seconds:7.1f} s   {scorer.names[0]} {s:.3f}   {scorer.names[1]} {c:.3f}", flush=True)
 
         for k, (photo, painting) in enumerate(pairs):
             content, style = load_image(photo, a.size), load_image(painting)
+            pair_cells.append([(content, "photo"), (load_image(painting, a.size), "painting")])
             if k == 0:
                 images["photo"], images["painting"] = content, load_image(painting, a.size)
             gatys = GatysEngine(GatysConfig(size=a.size, iterations=checkpoints[-1]), vgg)
@@ -256,6 +263,10 @@ def main() -> None:
                                       "measures": scorer.names, "rows": rows}, indent=2) + "\n")
     if a.plot:
         plot([r for r in rows if r["family"] != "ablation"], scorer.names, a.plot)
+    if a.pairs_grid:
+        cells = [c for row in pair_cells for c in row]
+        a.pairs_grid.parent.mkdir(parents=True, exist_ok=True)
+        save_pil(make_grid([c[0] for c in cells], [c[1] for c in cells], ncols=len(pair_cells[0]), cell=384), a.pairs_grid)
     if a.grid:
         labels = list(images)
         shown = [f"{t} {next(r['per_pair'][0][0] for r in rows if r['run'] == t):.0f} s" if t in scores else t for t in labels]

@@ -55,7 +55,7 @@ def test_bench_improved_tiny(tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_improved.py"), "--size", "64",
                            "--gatys-checkpoints", "2,3", "--improved-scales", "0.2,0.4", "--ablation", "--threads", "1",
                            "--json", str(out), "--table", str(tmp_path / "t.md"), "--plot", str(tmp_path / "p.png"),
-                           "--grid", str(tmp_path / "g.jpg")], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+                           "--grid", str(tmp_path / "g.jpg"), "--pairs-grid", str(tmp_path / "pg.jpg")], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = {r["run"]: r for r in json.loads(out.read_text())["rows"]}
     assert {"gatys 2 it", "gatys 3 it", "improved x0.2", "improved x0.4"} <= set(rows)
@@ -63,4 +63,4 @@ def test_bench_improved_tiny(tmp_path):
     assert rows["gatys 2 it"]["seconds"] < rows["gatys 3 it"]["seconds"]  # checkpoints of one run, in order
     assert all(r["content"] > 0 and -20 < r["style"] < 20 for r in rows.values())  # finite numbers for every run
     assert "| improved x0.4 |" in (tmp_path / "t.md").read_text()
-    assert (tmp_path / "p.png").is_file() and (tmp_path / "g.jpg").is_file()
+    assert (tmp_path / "p.png").is_file() and (tmp_path / "g.jpg").is_file() and (tmp_path / "pg.jpg").is_file()
