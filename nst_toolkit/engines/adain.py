@@ -2,8 +2,8 @@
 
 This module holds what the command line needs without torch: the configs, the constants and the
 registry entry. The networks and training live in :mod:`.adain_engine` (imported when an engine is
-built); :mod:`.adain_onnx` runs an exported light model in onnxruntime, so a one-photo `nst adain`
-need not import torch at all.
+built); :mod:`.adain_onnx` runs an exported light model in onnxruntime, so `nst adain` with such a
+model need not import torch at all.
 """
 
 from __future__ import annotations
@@ -106,8 +106,6 @@ class AdaINConfig:
 
     def to_dict(self) -> dict:
         return to_dict(self)
-
-
 
 
 def build_engine(config: AdaINConfig = AdaINConfig(), vgg: Any = None) -> Any:
