@@ -10,12 +10,14 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from .engines.adain import MULTIPLE
 from .engines.fast import load_transformer, resolve_model
 from .errors import NSTError
 from .imagefiles import check_writable_dir
 from .io import atomic_write
-from .tiling import pad_to_multiple
+from .losses import adain, mean_std
 from .nets import RowSplitConv2d, TransformerNet
+from .tiling import pad_to_multiple
 
 
 @contextlib.contextmanager
@@ -81,9 +83,6 @@ class AdaINTwin(nn.Module):
         self.model = model
 
     def forward(self, content: Tensor, style: Tensor, alpha: Tensor) -> Tensor:
-        from .engines.adain import MULTIPLE
-        from .losses import adain, mean_std
-
         h, w = content.shape[-2], content.shape[-1]
         fc = self.model.encoder(pad_to_multiple(content, MULTIPLE))
         t = adain(fc, *mean_std(self.model.encoder(style)))
@@ -99,7 +98,7 @@ def export_adain(model: str, output: str | Path | None = None) -> Path:
         raise NSTError("exporting needs the onnx package: pip install onnx") from None
 
     from .engines.adain_engine import load_adain, resolve_decoder
-    from .engines.adain_onnx import SOURCE_KEY, twin_path
+    from .engines.adain_onnx import INPUTS, SOURCE_KEY, twin_path
     from .io import sha256_file
     from .nets import LightAdaIN
 
@@ -116,7 +115,7 @@ def export_adain(model: str, output: str | Path | None = None) -> Path:
 
     def write(tmp: Path) -> None:
         with torch.no_grad(), quiet_tracer():
-            torch.onnx.export(twin, example, str(tmp), input_names=["content", "style", "alpha"], output_names=["stylized"],
+            torch.onnx.export(twin, example, str(tmp), input_names=list(INPUTS), output_names=["stylized"],
                               dynamic_axes={"content": {2: "height", 3: "width"}, "style": {2: "style_height", 3: "style_width"},
                                             "stylized": {2: "height", 3: "width"}},
                               opset_version=17, dynamo=False)

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
+from .errors import DivergedError, ImageError
 from .io import atomic_write
+from .memory import output_size
 
 MIN_SIDE = 32  # VGG-19 halves the size five times: smaller inputs leave nothing at relu5_1
 
@@ -117,13 +118,18 @@ def save_pil(img: Image.Image, path: str | Path, quality: int = 95) -> Path:
     return atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **kwargs))
 
 
+def check_min_side(width: int, height: int, what: str, min_side: int = MIN_SIDE) -> None:
+    """Refuse an image whose shorter side is below ``min_side`` (the networks need that much)."""
+    if min(width, height) < min_side:
+        raise ImageError(f"{what} is {width}×{height} px; the network needs at least {min_side} px on the shorter side")
+
+
 def resize_array(a: np.ndarray, size: int) -> np.ndarray:
     """H×W×3 (uint8, or float32 in [0, 1]) with the longest side resized to ``size``: PIL's bicubic,
     antialiased when shrinking (the torch path's :func:`~nst_toolkit.images.resize_longest` follows
     the same filter; the two differ by rounding, about 1/255)."""
     h, w = a.shape[:2]
-    scale = size / max(h, w)
-    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    new = output_size(w, h, size)
     if new == (w, h):
         return a
     if a.dtype == np.uint8:
@@ -134,25 +140,19 @@ def resize_array(a: np.ndarray, size: int) -> np.ndarray:
 
 def load_array(path: str | Path, size: int | None = None, min_side: int = MIN_SIDE) -> np.ndarray:
     """An image file as float32 1×3×H×W in [0, 1] without torch (the checks of ``images.load_image``)."""
-    def check(a: np.ndarray, what: str) -> None:
-        if min(a.shape[:2]) < min_side:
-            raise ImageError(f"{what} is {a.shape[1]}×{a.shape[0]} px; the network needs at least {min_side} px on the shorter side")
-
     if size is not None and size <= 0:
         raise ImageError(f"size must be positive, not {size}")
     a = to_rgb_array(open_image(path))
-    check(a, str(path))
+    check_min_side(a.shape[1], a.shape[0], str(path), min_side)
     if size is not None:
         a = resize_array(a, size)
-        check(a, f"{path} at size {size}")
+        check_min_side(a.shape[1], a.shape[0], f"{path} at size {size}", min_side)
     x = a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a.astype(np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
 
 def save_array(image: np.ndarray, path: str | Path, quality: int = 95) -> Path:
     """Save a 1×3×H×W float array in [0, 1] like ``images.save_image``, atomically; non-finite pixels are refused."""
-    from .errors import DivergedError
-
     if not np.isfinite(image).all():
         raise DivergedError(f"non-finite pixels in the result (broken or exploding weights?); {path} was not written")
     a = (np.clip(image[0].transpose(1, 2, 0), 0, 1) * 255.0 + 0.5).astype(np.uint8)

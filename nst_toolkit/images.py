@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import ImageError
-from .imagefiles import MIN_SIDE, open_image, save_pil, to_rgb_array
+from .imagefiles import MIN_SIDE, check_min_side, open_image, save_pil, to_rgb_array
+from .memory import output_size
 
 
 
@@ -34,18 +35,15 @@ def pil_to_tensor(img: Image.Image) -> torch.Tensor:
 def resize_longest(image: torch.Tensor, size: int) -> torch.Tensor:
     """Resize so the longest side is ``size`` (antialiased bicubic, clamped to [0, 1])."""
     h, w = image.shape[-2:]
-    scale = size / max(h, w)
-    new = (max(1, round(h * scale)), max(1, round(w * scale)))
-    if new == (h, w):
+    new_w, new_h = output_size(w, h, size)
+    if (new_h, new_w) == (h, w):
         return image
-    out = F.interpolate(image, size=new, mode="bicubic", align_corners=False, antialias=True)
+    out = F.interpolate(image, size=(new_h, new_w), mode="bicubic", align_corners=False, antialias=True)
     return out.clamp(0, 1)
 
 
 def check_min_size(image: torch.Tensor, what: str = "image", min_side: int = MIN_SIDE) -> None:
-    h, w = image.shape[-2:]
-    if min(h, w) < min_side:
-        raise ImageError(f"{what} is {w}×{h} px; the network needs at least {min_side} px on the shorter side")
+    check_min_side(image.shape[-1], image.shape[-2], what, min_side)
 
 
 def load_image(path: str | Path | bytes, size: int | None = None, min_side: int = MIN_SIDE) -> torch.Tensor:
