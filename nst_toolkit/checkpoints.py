@@ -61,6 +61,8 @@ ARCHITECTURES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "TransformerNet": {"width": _int_in(1, 256), "n_res": _int_in(0, 32)},
     "AdaINDecoder": {"feature_scale": _number_in(0.0, 1e3)},
     "LightAdaIN": {"widths": _ints_in(4, 1, 1024)},
+    "AdaINStyleNet": {"widths": _ints_in(4, 1, 1024)},
+    "StyledAdaINDecoder": {"feature_scale": _number_in(0.0, 1e3)},
 }
 
 

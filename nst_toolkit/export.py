@@ -11,12 +11,12 @@ import torch
 from torch import Tensor, nn
 
 from .engines.adain import MULTIPLE
-from .engines.fast import load_transformer, resolve_model
+from .engines.fast import load_fast_model, resolve_model
 from .errors import NSTError
 from .imagefiles import check_writable_dir
 from .io import atomic_write
 from .losses import adain, mean_std
-from .nets import RowSplitConv2d, TransformerNet
+from .nets import RowSplitConv2d, StyledAdaINDecoder, TransformerNet
 from .tiling import pad_to_multiple
 
 
@@ -32,12 +32,12 @@ def quiet_tracer():
 
 
 class PaddedTransformer(nn.Module):
-    """TransformerNet that accepts any H×W (reflect-pads to a multiple of 4, crops back, clamps)."""
+    """A fast model that accepts any H×W (reflect-pads to the multiple its strides need, crops back, clamps)."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
-        self.multiple = TransformerNet.MULTIPLE
+        self.multiple = int(getattr(net, "MULTIPLE", TransformerNet.MULTIPLE))
 
     def forward(self, x: Tensor) -> Tensor:
         # Same as engines.fast.stylize_padded, without the callable argument TorchScript cannot compile.
@@ -52,7 +52,10 @@ def export_transformer(model: str, output: str | Path, size: int = 512) -> Path:
     if suffix not in (".onnx", ".pt", ".ts"):
         raise NSTError(f"{output}: export format must be .onnx or .pt (TorchScript)")
     check_writable_dir(output.parent)
-    net, _ = load_transformer(resolve_model(model))
+    net, _ = load_fast_model(resolve_model(model))
+    if isinstance(net, StyledAdaINDecoder):
+        raise NSTError(f"{model} decodes VGG-19 features (the default train-fast recipe); export-fast writes "
+                       "self-contained networks only (TransformerNet or a --base light model)")
     for m in net.modules():
         if isinstance(m, RowSplitConv2d):
             m.row_split = False  # a CPU speed-up for PyTorch's oneDNN kernels; runtimes have their own

@@ -1,10 +1,13 @@
-"""Trainable networks, architecture only: Johnson's TransformerNet and the AdaIN decoder."""
+"""Trainable networks, architecture only: Johnson's TransformerNet, the AdaIN decoder, the light AdaIN model
+and the one-style network grown from it."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .losses import adain, mean_std
 
 
 class RowSplitConv2d(nn.Conv2d):
@@ -255,7 +258,7 @@ class LightEncoder(nn.Module):
 
     MULTIPLE = 8
 
-    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256), vgg_channels: int = 512):
+    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256), vgg_channels: int | None = 512):
         super().__init__()
         c1, c2, c3, c4 = widths
         self.widths = tuple(widths)
@@ -265,7 +268,8 @@ class LightEncoder(nn.Module):
             ConvLayer(c2, c3, 3), nn.ReLU(), ConvLayer(c3, c3, 3), nn.ReLU(), nn.MaxPool2d(2),
             ConvLayer(c3, c4, 3), nn.ReLU(),
         )
-        self.embed = nn.Conv2d(c4, vgg_channels, 1)
+        if vgg_channels:  # None: no embedding (a network that is never distilled against VGG again)
+            self.embed = nn.Conv2d(c4, vgg_channels, 1)
 
     def forward(self, image: Tensor) -> Tensor:
         return self.net(image - 0.5)
@@ -290,12 +294,13 @@ class LightDecoder(nn.Module):
 
 
 class LightAdaIN(nn.Module):
-    """Encoder and decoder of the light AdaIN model, saved and loaded together."""
+    """Encoder and decoder of the light AdaIN model, saved and loaded together (``embed=False``: without
+    the encoder's training-only embedding)."""
 
-    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256)):
+    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256), embed: bool = True):
         super().__init__()
         self.widths = tuple(int(w) for w in widths)
-        self.encoder = LightEncoder(self.widths)
+        self.encoder = LightEncoder(self.widths, 512 if embed else None)
         self.decoder = LightDecoder(self.widths)
 
     def architecture(self) -> dict:
@@ -303,8 +308,74 @@ class LightAdaIN(nn.Module):
 
     def forward(self, content: Tensor, style: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Training pass: (stylised at alpha 1, reconstructed content, content features)."""
-        from .losses import adain, mean_std
-
         fc = self.encoder(content)
         fs = self.encoder(style)
         return self.decoder(adain(fc, *mean_std(fs))), self.decoder(fc), fc
+
+
+class StyledAdaINDecoder(nn.Module):
+    """AdaIN's VGG-19 decoder with one painting's relu4_1 statistics built in: a one-style network whose
+    encoder is the bundled VGG-19 (kept out of the file) — ``nst train-fast``'s default (issue #11).
+
+    Its input is the photo's relu4_1 features; it starts as exactly what ``nst adain`` does with the
+    painting, and training the decoder on the painting's loss specialises it to the one style.
+    """
+
+    MULTIPLE = 8
+
+    def __init__(self, feature_scale: float = 0.01, channels: int = 512):
+        super().__init__()
+        self.decoder = AdaINDecoder(feature_scale)
+        self.register_buffer("style_mean", torch.zeros(1, channels, 1, 1))
+        self.register_buffer("style_std", torch.ones(1, channels, 1, 1))
+
+    @classmethod
+    def from_decoder(cls, decoder: AdaINDecoder, stats: tuple[Tensor, Tensor]) -> "StyledAdaINDecoder":
+        """``decoder``'s weights with the painting's relu4_1 (mean, std), each 1×C×1×1."""
+        net = cls(decoder.feature_scale, stats[0].shape[1])
+        net.decoder.load_state_dict(decoder.state_dict())
+        net.style_mean.copy_(stats[0].detach())
+        net.style_std.copy_(stats[1].detach())
+        return net
+
+    def architecture(self) -> dict:
+        return {"arch": "StyledAdaINDecoder", "feature_scale": self.decoder.feature_scale}
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.decoder(adain(features, self.style_mean, self.style_std))
+
+
+class AdaINStyleNet(nn.Module):
+    """A feed-forward network for one style, grown from the light AdaIN model: encoder → AdaIN with the
+    style's statistics held as parameters → decoder (``nst train-fast``'s default, issue #11).
+
+    It starts as exactly what ``nst adain --model light`` does with that painting; training the
+    whole of it on the painting's perceptual loss then specialises encoder, statistics and decoder to
+    the one style. The content's own statistics are those of the whole input, as in AdaIN.
+    """
+
+    MULTIPLE = LightEncoder.MULTIPLE
+
+    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256)):
+        super().__init__()
+        self.adain = LightAdaIN(widths, embed=False)
+        self.widths = self.adain.widths
+        self.style_mean = nn.Parameter(torch.zeros(1, self.widths[3], 1, 1))
+        self.style_std = nn.Parameter(torch.ones(1, self.widths[3], 1, 1))
+
+    @classmethod
+    def from_light(cls, light: LightAdaIN, style: Tensor) -> "AdaINStyleNet":
+        """The light model's encoder and decoder with ``style``'s statistics (an image N×3×H×W in [0, 1])."""
+        net = cls(light.widths)
+        net.adain.load_state_dict({k: v for k, v in light.state_dict().items() if not k.startswith("encoder.embed.")})
+        with torch.no_grad():
+            mean, std = mean_std(light.encoder(style))
+            net.style_mean.copy_(mean.mean(0, keepdim=True))
+            net.style_std.copy_(std.mean(0, keepdim=True))
+        return net
+
+    def architecture(self) -> dict:
+        return {"arch": "AdaINStyleNet", "widths": list(self.widths)}
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.adain.decoder(adain(self.adain.encoder(x), self.style_mean, self.style_std))

@@ -30,10 +30,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 # What each recipe adds to `nst train-fast --style P`; "default" is the command as a user types it.
+GRAM = ["--loss", "gram", "--lr", "1e-3", "--style-weight", "10", "--tv-weight", "5"]  # Johnson et al.'s loss, as weighted here
 RECIPES = {
     "default": [],
-    "paper": ["--base", "none", "--train-params", "all", "--size", "256", "--batch-size", "4", "--lr", "1e-3",
-              "--steps", "40000", "--photo-size", "0"],
+    # session 4's default: the style bank (Dumoulin et al.) fine-tuned with Johnson's loss
+    "bank": ["--base", "bank", "--train-params", "all", *GRAM],
+    "paper": ["--base", "none", "--train-params", "all", "--size", "256", "--batch-size", "4", "--steps", "40000",
+              "--photo-size", "0", *GRAM],
 }
 
 
@@ -132,12 +135,12 @@ def score(images, photos, style_path: Path, size: int, judge) -> dict[str, float
 def render_fast(model_file: str, photos, size: int):
     import torch
 
-    from nst_toolkit.engines.fast import load_transformer, stylize_padded
+    from nst_toolkit.engines.fast import FastConfig, FastEngine
     from nst_toolkit.images import load_image
 
-    net, _ = load_transformer(model_file)
+    engine = FastEngine(FastConfig(model=model_file))
     with torch.inference_mode():
-        return [stylize_padded(net, load_image(p, size)) for p in photos]
+        return [engine.stylize(load_image(p, size)) for p in photos]
 
 
 def render_adain(painting: Path, photos, size: int):
@@ -175,7 +178,10 @@ def plot(results: dict, path: Path) -> None:
         xv, yv = x0 + (x1 - x0) * i / 4, y0 + (y1 - y0) * i / 4
         d.text((X(xv) - 15, H - M + 8), f"{xv:.3f}", fill="black")
         d.text((8, Y(yv) - 6), f"{yv:.3f}", fill="black")
-    colours = {"default": (200, 40, 40), "paper": (40, 80, 200), "adain": (20, 140, 20)}
+    colours = {"default": (200, 40, 40), "bank": (200, 140, 20), "paper": (40, 80, 200), "adain": (20, 140, 20)}
+    for recipes in results.values():  # merged runs bring recipes of their own
+        for r in recipes:
+            colours.setdefault(r, (120 + 40 * (len(colours) % 3), 60 * (len(colours) % 4), 160))
     for painting, recipes in results.items():
         for recipe, rows in recipes.items():
             col = colours.get(recipe, (120, 120, 120))
@@ -215,10 +221,47 @@ def gallery(rows: list, path: Path, height: int = 180) -> None:
     sheet.save(path, quality=88)
 
 
+def report(results: dict, out: Path, judged: bool) -> list[str]:
+    """Write OUT/table.md and OUT/plot.png from ``results`` ({painting: {recipe: rows}}); return the table."""
+    head = "| painting | recipe | minutes | steps | style distance | content distance |"
+    sep = "|---|---|---:|---:|---:|---:|"
+    if judged:
+        head += " judge style (log10) | judge LPIPS |"
+        sep += "---:|---:|"
+    lines = [head, sep]
+    for painting, recipes_rows in results.items():
+        for r, rows in recipes_rows.items():
+            for row in rows:
+                line = (f"| {painting} | {r} | {row['seconds'] / 60:.1f} | {row['step']} | {row['style_distance']:.4f} "
+                        f"| {row['content_distance']:.4f} |")
+                if judged:
+                    line += f" {row['judge_style_log10']:.3f} | {row['judge_lpips']:.3f} |"
+                lines.append(line)
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+    plot(results, out / "plot.png")
+    return lines
+
+
+def merge(specs: list[str], out: Path) -> None:
+    """--merge: one table and plot from earlier runs' OUT/results.json; DIR:LABEL renames its recipes LABEL-recipe."""
+    results: dict = {}
+    for spec in specs:
+        folder, _, label = spec.partition(":")
+        for painting, recipes in json.loads((Path(folder) / "results.json").read_text())["results"].items():
+            for r, rows in recipes.items():
+                results.setdefault(painting, {})[f"{label}-{r}" if label and r != "adain" else r] = rows
+    judged = all("judge_lpips" in row for p in results.values() for rows in p.values() for row in rows)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps({"merged": specs, "results": results}, indent=1) + "\n")
+    print("\n".join(report(results, out, judged)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--paintings", required=True, help="comma-separated painting files")
-    ap.add_argument("--photos", type=Path, required=True, help="folder of held-out photos")
+    ap.add_argument("--paintings", help="comma-separated painting files")
+    ap.add_argument("--merge", default="", help="comma-separated earlier OUT folders (DIR or DIR:LABEL): "
+                    "write one table and plot of their results into --out, no training")
+    ap.add_argument("--photos", type=Path, help="folder of held-out photos (required unless --merge)")
     ap.add_argument("--count", type=int, default=7, help="at most this many photos")
     ap.add_argument("--recipes", default="default,paper")
     ap.add_argument("--minutes", type=float, default=20.0, help="wall-time budget of each training")
@@ -232,6 +275,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "train_fast")
     ap.add_argument("--tiny", action="store_true", help="a few steps at 32 px, two photos: a smoke test")
     a = ap.parse_args()
+    if a.merge:
+        return merge(a.merge.split(","), a.out)
+    if not a.paintings or not a.photos:
+        raise SystemExit("give --paintings and --photos (or --merge)")
     extra = []
     if a.tiny:
         a.size, a.count, a.every = 64, 2, 2
@@ -278,22 +325,7 @@ def main() -> None:
                          + [(f"{r} {p.stem}", x) for r in snaps for p, x in zip(shown, final[r])])
     (a.out / "results.json").write_text(json.dumps({"photos": [p.name for p in photos], "threads": a.threads,
                                                     "minutes": a.minutes, "results": results}, indent=1) + "\n")
-    head = "| painting | recipe | minutes | steps | style distance | content distance |"
-    sep = "|---|---|---:|---:|---:|---:|"
-    if judge is not None:
-        head += " judge style (log10) | judge LPIPS |"
-        sep += "---:|---:|"
-    lines = [head, sep]
-    for painting, recipes_rows in results.items():
-        for r, rows in recipes_rows.items():
-            for row in rows:
-                line = (f"| {painting} | {r} | {row['seconds'] / 60:.1f} | {row['step']} | {row['style_distance']:.4f} "
-                        f"| {row['content_distance']:.4f} |")
-                if judge is not None:
-                    line += f" {row['judge_style_log10']:.3f} | {row['judge_lpips']:.3f} |"
-                lines.append(line)
-    (a.out / "table.md").write_text("\n".join(lines) + "\n")
-    plot(results, a.out / "plot.png")
+    lines = report(results, a.out, judge is not None)
     if cells:
         gallery(cells, a.out / "gallery.jpg")
     print("\n".join(lines))

@@ -18,13 +18,14 @@ import torch
 
 from nst_toolkit.engines.adain import AdaINConfig
 from nst_toolkit.engines.adain_engine import AdaINEngine
+from nst_toolkit.checkpoints import model_files, read_metadata
 from nst_toolkit.engines.fast import FastConfig, FastEngine
+from nst_toolkit.io import sha256_file
 from nst_toolkit.images import load_image, make_grid
 from nst_toolkit.imagefiles import save_pil
 
 PHOTOS = ("gc_wonders_colosseum.jpg", "gc_wonders_tajMahal.jpg", "gc_wonders_petra.jpg", "gc_wonders_machuPicchu.jpg")
 PAINTINGS = ("hokusai_the_great_wave_off_kanagawa.jpg", "vangogh_gogh4.jpg", "cassatt_summertime.jpg")
-MODELS = ("great_wave", "great_wave_w12", "cafe_terrace", "cafe_terrace_w12", "summertime", "summertime_w12")
 
 
 def main() -> None:
@@ -36,21 +37,25 @@ def main() -> None:
     photos = [load_image(a.data / "content" / p, a.size) for p in PHOTOS]
     paintings = [load_image(a.data / "style" / p, a.size) for p in PAINTINGS]
     a.out.mkdir(parents=True, exist_ok=True)
+    shipped = {p.stem: p for where, p in model_files("fast") if where == "shipped"}
+    models = sorted(shipped)
+    # a distilled model is compared with its teacher only while the teacher file is the one it learnt from
+    teachers = {m: m.removesuffix("_w12") for m in models if m.endswith("_w12") and m.removesuffix("_w12") in shipped
+                and read_metadata(shipped[m]).get("distilled_from", {}).get("sha256") == sha256_file(shipped[m.removesuffix("_w12")])}
     with torch.inference_mode():
         cells, labels, fidelity = [], [], {}
         for photo, name in zip(photos, PHOTOS):
             cells.append(photo)
             labels.append(name.removeprefix("gc_wonders_").removesuffix(".jpg"))
             outs = {}
-            for m in MODELS:
+            for m in models:
                 outs[m] = FastEngine(FastConfig(model=m)).stylize(photo)
                 cells.append(outs[m])
                 labels.append(f"fast: {m}")
-            for m in MODELS:  # how closely each distilled model follows its teacher
-                if m.endswith("_w12"):
-                    mse = float((outs[m] - outs[m.removesuffix("_w12")]).square().mean())
-                    fidelity.setdefault(m, []).append(10 * math.log10(1 / mse))
-        save_pil(make_grid(cells, labels, ncols=1 + len(MODELS), cell=300), a.out / "fast_gallery.jpg")
+            for m, t in teachers.items():  # how closely each distilled model follows its teacher
+                mse = float((outs[m] - outs[t]).square().mean())
+                fidelity.setdefault(m, []).append(10 * math.log10(1 / mse))
+        save_pil(make_grid(cells, labels, ncols=1 + len(models), cell=300), a.out / "fast_gallery.jpg")
         for m, psnr in fidelity.items():
             print(f"{m} vs {m.removesuffix('_w12')}: PSNR " + ", ".join(f"{v:.1f}" for v in psnr) +
                   f" dB (median {statistics.median(psnr):.1f} dB) on the {len(psnr)} held-out photos at {a.size} px")

@@ -20,7 +20,7 @@ from nst_toolkit.training import fit
 
 
 runner = CliRunner()
-TINY = replace(FastTrainConfig(), base="none", train_params="all", size=32, batch_size=2, width=8, n_res=1, style_size=48, steps=4, checkpoint_every=2)
+TINY = replace(FastTrainConfig(), base="none", train_params="all", loss="gram", lr=1e-3, style_weight=10.0, tv_weight=5.0, size=32, batch_size=2, width=8, n_res=1, style_size=48, steps=4, checkpoint_every=2)
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -350,14 +350,24 @@ def test_norm_only_training_from_a_base_keeps_the_convolutions(tmp_path, photo_f
         _task(photo_folder, painting, replace(cfg, base="nosuch"))
 
 
-def test_default_recipe_adapts_the_shipped_base_and_records_it(tmp_path, photo_folder, painting, photo):
-    """The default `nst train-fast`: fine-tunes the shipped base network (all its weights)."""
-    from nst_toolkit.engines.fast import resolve_base
+def test_default_recipe_specialises_the_adain_decoder_to_the_painting(tmp_path, photo_folder, painting, photo):
+    """The default `nst train-fast`: the shipped AdaIN decoder with the painting's relu4_1 statistics built in
+    (so it starts as `nst adain` with that painting), trained on the AdaIN loss for that painting."""
+    from nst_toolkit.engines.adain import AdaINConfig
+    from nst_toolkit.engines.adain_engine import AdaINEngine
+    from nst_toolkit.engines.fast import load_fast_model
+    from nst_toolkit.images import load_image
+    from nst_toolkit.nets import StyledAdaINDecoder
 
-    cfg = replace(FastTrainConfig(), size=32, batch_size=2, style_size=48, steps=12, photo_size=0)
-    assert cfg.base == "default" and cfg.train_params == "all"
+    cfg = replace(FastTrainConfig(), size=32, batch_size=2, style_size=48, steps=10, photo_size=0)
+    assert (cfg.base, cfg.loss, cfg.train_params) == ("default", "adain", "all")
     task = _task(photo_folder, painting, cfg)
-    assert all(p.requires_grad for p in task.model.parameters())
+    assert isinstance(task.model, StyledAdaINDecoder)
+    x = load_image(photo, 64)
+    with torch.no_grad():
+        start = task.render(task.model.eval(), x)
+        adain = AdaINEngine(AdaINConfig(style_size=48)).stylize(x, [load_image(painting, 48)])
+    assert torch.allclose(start, adain, atol=1e-5)  # step 0 is exactly `nst adain` with this painting
     before, after = _fit_and_measure(task, cfg, tmp_path / "ck.safetensors")
     assert after < 0.9 * before
 
@@ -366,12 +376,68 @@ def test_default_recipe_adapts_the_shipped_base_and_records_it(tmp_path, photo_f
                             "--size", "32", "--batch-size", "2", "--steps", "2", "--style-size", "48",
                             "--checkpoint-every", "1", "--val-image", str(photo), "--quiet", "--device", "cpu"])
     assert r.exit_code == 0, r.output
-    net, meta = load_transformer(model)
-    base_meta = read_metadata(resolve_base("default"))
-    assert net.width == base_meta["architecture"]["width"] and meta["step"] == 2
-    assert meta["base"]["name"] == "default" and meta["base"]["styles"] == base_meta["training"]["styles"]
-    assert meta["training"]["train_params"] == "all" and meta["style_sha256"] and meta["data"]["images"] == 6
+    net, meta = load_fast_model(model)
+    assert isinstance(net, StyledAdaINDecoder) and meta["step"] == 2 and meta["encoder"]["layer"] == "relu4_1"
+    assert meta["base"]["name"] == "default" and meta["base"]["architecture"]["arch"] == "AdaINDecoder"
+    assert meta["training"]["loss"] == "adain" and meta["style_sha256"] and meta["data"]["images"] == 6
     assert (tmp_path / "mine.run" / "preview_000001.jpg").is_file()
+    out = tmp_path / "out.png"
+    r = runner.invoke(app, ["fast", str(photo), "--model", str(model), "-o", str(out), "--quiet", "--device", "cpu"])
+    assert r.exit_code == 0 and out.is_file(), r.output
+    big = torch.nn.functional.interpolate(x, size=(120, 160), mode="bilinear", align_corners=False)
+    tiled = FastEngine(FastConfig(model=str(model), tile=64)).stylize(big)
+    whole = FastEngine(FastConfig(model=str(model), tile=0)).stylize(big)
+    assert (tiled - whole).abs().max() < 2e-3  # tiles share the whole image's AdaIN statistics
+    r = runner.invoke(app, ["export-fast", str(model), "-o", str(tmp_path / "m.onnx")])
+    assert r.exit_code == 2 and "self-contained networks only" in r.output
+    with pytest.raises(NSTError, match="train-params norm needs a style-bank base"):
+        _task(photo_folder, painting, replace(cfg, train_params="norm"))
+
+
+def test_light_base_grows_a_style_net_from_the_light_adain_model(tmp_path, photo_folder, painting, photo):
+    """--base light: the light AdaIN model's encoder and decoder with the painting's statistics, all trained."""
+    from nst_toolkit.engines.adain import AdaINConfig
+    from nst_toolkit.engines.adain_engine import AdaINEngine, load_adain
+    from nst_toolkit.engines.fast import load_fast_model, resolve_base
+    from nst_toolkit.images import load_image
+    from nst_toolkit.nets import AdaINStyleNet
+
+    cfg = replace(FastTrainConfig(), base="light", size=32, batch_size=2, style_size=48, steps=12, photo_size=0, lr=2e-3)
+    task = _task(photo_folder, painting, cfg)
+    assert isinstance(task.model, AdaINStyleNet) and all(p.requires_grad for p in task.model.parameters())
+    light, _ = load_adain(resolve_base("light"))
+    x = load_image(photo, 64)
+    with torch.no_grad():
+        start = task.render(task.model.eval(), x)
+        adain = AdaINEngine(AdaINConfig(style_size=48), decoder=light).stylize(x, [load_image(painting, 48)])
+    assert torch.allclose(start, adain, atol=1e-5)  # step 0 is exactly the light AdaIN model with this painting
+    before, after = _fit_and_measure(task, cfg, tmp_path / "ck.safetensors")
+    assert after < 0.9 * before
+    model = tmp_path / "light.safetensors"
+    fit(task, checkpoint=tmp_path / "ck2.safetensors", steps=1, lr=1e-4)
+    from nst_toolkit.training import finalize
+
+    finalize(tmp_path / "ck2.safetensors", model, "fast")
+    net, meta = load_fast_model(model)
+    assert isinstance(net, AdaINStyleNet) and meta["base"]["name"] == "light"
+    y = FastEngine(FastConfig(model=str(model))).stylize(x)
+    assert y.shape == x.shape and 0 <= float(y.min()) and float(y.max()) <= 1
+    r = runner.invoke(app, ["export-fast", str(model), "-o", str(tmp_path / "m.onnx")])
+    assert r.exit_code == 0, r.output
+
+
+def test_style_bank_base_is_still_a_recipe(tmp_path, photo_folder, painting):
+    """--base bank: the shipped style bank (a TransformerNet) fine-tuned with Johnson's loss."""
+    from nst_toolkit.engines.fast import resolve_base
+
+    cfg = replace(TINY, base="bank", size=32, steps=12, photo_size=0)
+    task = _task(photo_folder, painting, cfg)
+    assert isinstance(task.model, TransformerNet)
+    assert task.model.width == read_metadata(resolve_base("bank"))["architecture"]["width"]
+    before, after = _fit_and_measure(task, cfg, tmp_path / "ck.safetensors")
+    assert after < before
+    meta = read_metadata(tmp_path / "ck.safetensors")
+    assert meta["base"]["name"] == "bank" and len(meta["base"]["styles"]) == 21
 
 
 def test_train_fast_has_the_cpu_recipes_time_budget():

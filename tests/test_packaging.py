@@ -73,7 +73,7 @@ def test_installed_wheel_runs_shipped_models_from_another_folder(wheel, tmp_path
     assert (work / "a.png").is_file() and (work / "f.png").is_file()
     r = nst("models")
     assert r.returncode == 0 and str(target) in r.stdout and "great_wave_w12" in r.stdout
-    # the default train-fast recipe starts from the base network shipped in the wheel
+    # the default train-fast recipe starts from the AdaIN model shipped in the wheel
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(photo, data / "p.png")

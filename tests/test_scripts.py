@@ -50,6 +50,29 @@ def test_bench_train_fast_tiny(tmp_path, photo_folder):
     assert (out / "gallery.jpg").is_file()
 
 
+def test_bench_fast_models_tiny(tmp_path, photo_folder):
+    """Each model is matched to its painting by sha256 and scored beside adain with that painting."""
+    paintings = tmp_path / "paintings"
+    paintings.mkdir()
+    (paintings / "wave.jpg").write_bytes((REPO / "nst_toolkit" / "samples" / "great_wave.jpg").read_bytes())
+    model = tmp_path / "m.safetensors"
+    from nst_toolkit.checkpoints import load_checkpoint, save_checkpoint
+    from nst_toolkit.engines.fast import resolve_model
+    from nst_toolkit.io import sha256_file
+
+    tensors, meta = load_checkpoint(resolve_model("great_wave_w12"), "fast")
+    save_checkpoint(model, tensors, {**meta, "style_sha256": sha256_file(paintings / "wave.jpg")})
+    out = tmp_path / "bench"
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_fast_models.py"), "--paintings", str(paintings),
+                           "--photos", str(photo_folder), "--count", "2", "--size", "64", "--out", str(out),
+                           "--models", f"{model},great_wave_w12"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((out / "results.json").read_text())
+    assert [r["model"] for r in result["models"]] == ["m"] and "skipped great_wave_w12" in proc.stderr
+    assert result["adain"][0]["painting"] == "wave" and result["models"][0]["style_distance"] > 0
+    assert "| wave | m | TransformerNet |" in (out / "table.md").read_text()
+
+
 def test_bench_improved_tiny(tmp_path):
     out = tmp_path / "improved.json"
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_improved.py"), "--size", "64",

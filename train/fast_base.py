@@ -5,7 +5,7 @@ scales and shifts. The base file is the shared network with the mean scales and 
 `nst train-fast --style NEW` trains only those few numbers for a new painting.
 
     python train/fast_base.py --styles .data/style --exclude vangogh_gogh4,... --data nst_toolkit/photos \
-        -o models/fast_base/default.safetensors --minutes 5 --device cuda
+        -o models/fast_base/bank.safetensors --minutes 5 --device cuda
 
 Resumable (--resume; the bank and optimiser live in OUT.run/checkpoint.safetensors). The bank of
 per-painting scales and shifts is written beside the base as OUT.bank.safetensors.

@@ -131,7 +131,7 @@ def train_fast_command():
         else:
             task = FastTask(cfg, load_image(style, cfg.style_size), sampler, dev, style_sha256=sha256_file(style),
                             style_name=style.stem)
-        train(task, out, task.cfg, v, rank, "train-fast", stylize_padded)
+        train(task, out, task.cfg, v, rank, "train-fast", getattr(task, "render", stylize_padded))
 
     return command(params, body, "Train a feed-forward network for one style (Johnson et al. 2016), or distil one. "
                                  "Works under torchrun.")
