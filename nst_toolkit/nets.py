@@ -1,5 +1,5 @@
 """Trainable networks, architecture only: Johnson's TransformerNet, the AdaIN decoder, the light AdaIN model
-and the one-style network grown from it."""
+and the one-style networks grown from the two AdaIN models."""
 
 from __future__ import annotations
 
@@ -347,7 +347,7 @@ class StyledAdaINDecoder(nn.Module):
 
 class AdaINStyleNet(nn.Module):
     """A feed-forward network for one style, grown from the light AdaIN model: encoder → AdaIN with the
-    style's statistics held as parameters → decoder (``nst train-fast``'s default, issue #11).
+    style's statistics held as parameters → decoder (``nst train-fast --base light``, issue #11).
 
     It starts as exactly what ``nst adain --model light`` does with that painting; training the
     whole of it on the painting's perceptual loss then specialises encoder, statistics and decoder to
