@@ -266,13 +266,13 @@ class FastTask(TrainingTask):
             self.layers = list(dict.fromkeys(self.layers + [ENCODER_LAYER]))
         self.vgg = (vgg if vgg is not None and vgg.serves(self.layers, cfg.vgg_weights)
                     else VGGFeatures(self.layers, cfg.vgg_weights)).to(device)
+        if self.styled or cfg.loss == "adain":  # one pass over the painting serves both
+            with torch.no_grad():
+                feats = self.vgg(style, list(ADAIN_LAYERS) if cfg.loss == "adain" else [ENCODER_LAYER])
         if self.styled:
-            with torch.no_grad():
-                stats = losses.mean_std(self.vgg(style, [ENCODER_LAYER])[ENCODER_LAYER])
-            self.model = StyledAdaINDecoder.from_decoder(self.model, stats).to(device)
+            self.model = StyledAdaINDecoder.from_decoder(self.model, losses.mean_std(feats[ENCODER_LAYER])).to(device)
         if cfg.loss == "adain":
-            with torch.no_grad():
-                self.style_feats = self.vgg(style, ADAIN_LAYERS)
+            self.style_feats = {k: feats[k] for k in ADAIN_LAYERS}
         else:
             self.style_grams, self.layer_w = style_targets(self.vgg, style, cfg.style_layers)
 
