@@ -1,10 +1,13 @@
 """Benchmark the fast engine: inference at 256/512/1024 px, FLOPs and GFLOP/s, training images/s.
 
-    python scripts/bench_fast.py [--models great_wave,great_wave_w12] [--runs 5] [--train-steps 4]
+    python scripts/bench_fast.py [--models great_wave_w12] [--width-too 32] [--runs 5] [--train-steps 4]
 
-Inference is timed on square images, median of --runs after one warm-up, for each model. Training
-throughput at 256 px crops: perceptual-loss training (the real VGG loss network, width 32) and
-distillation of the first model into a width-12 student (`nst train-fast --teacher`).
+Inference is timed on square images, median of --runs after one warm-up, for each TransformerNet model
+(the AdaIN-based models of the default train-fast recipe run at `nst adain`'s speed: scripts/bench_adain.py)
+and an untrained network of --width-too channels (the paper's size is 32; speed does not depend on the
+weights). Training throughput at 256 px crops: the paper's perceptual-loss training (`--base none --loss
+gram`, the real VGG loss network, width 32) and distillation of the first model into a width-12 student
+(`nst train-fast --teacher`).
 """
 
 from __future__ import annotations
@@ -48,11 +51,11 @@ def seconds_per_step(task, lr: float, steps: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--models", default="great_wave,great_wave_w12", help="comma-separated model names or paths")
+    ap.add_argument("--models", default="great_wave_w12", help="comma-separated TransformerNet model names or paths")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--train-steps", type=int, default=4)
     ap.add_argument("--train-batch", type=int, default=4)
-    ap.add_argument("--width-too", type=int, default=0, help="also time an untrained net of this width (0: no)")
+    ap.add_argument("--width-too", type=int, default=32, help="also time an untrained net of this width (0: no)")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     from nst_toolkit.nets import TransformerNet
@@ -62,6 +65,9 @@ def main() -> None:
     nets = []
     for m in names:
         net = FastEngine(FastConfig(model=m)).net
+        if not isinstance(net, TransformerNet):
+            raise SystemExit(f"bench_fast.py: {m} is a {type(net).__name__}, not a TransformerNet "
+                             "(AdaIN-based models: scripts/bench_adain.py)")
         nets.append((f"{m} (width {net.width})", net))
     if a.width_too:
         nets.append((f"untrained width {a.width_too} (speed only)", TransformerNet(a.width_too).eval()))
@@ -87,7 +93,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         for i in range(8):
             Image.effect_noise((320, 300), 40 + i).convert("RGB").save(Path(d) / f"{i}.png")
-        cfg = FastTrainConfig(batch_size=a.train_batch)
+        cfg = FastTrainConfig(base="none", loss="gram", size=256, batch_size=a.train_batch)  # the paper's recipe
         style = torch.rand(1, 3, 256, 256)
         task = FastTask(cfg, style, CropSampler(d, cfg.size), torch.device("cpu"))
         sec = seconds_per_step(task, cfg.lr, a.train_steps)

@@ -15,6 +15,6 @@ one() {
   ${NST:-nst} train-fast --style $S/hokusai_the_great_wave_off_kanagawa.jpg -o ${DEST:-models/fast}/great_wave.safetensors \
   --val-image .data/heldout/gc_wonders_colosseum.jpg --quiet
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-one cafe_terrace $S/vangogh_gogh4.jpg & one summertime $S/cassatt_summertime.jpg & wait   # cafe_terrace: measured, not shipped (models/README.md)
+one cafe_terrace $S/vangogh_gogh4.jpg & one summertime $S/cassatt_summertime.jpg & wait   # all shipped (models/README.md)
 one village_street $S/gogh_village_street_in_auvers.jpg & one church_at_auvers $S/vangogh_eglise_dauvers_sur_oise.jpg & wait
 one girls_at_the_piano $S/renoir_girls_at_the_piano.jpg
