@@ -36,8 +36,9 @@ def test_wheel_contains_every_shipped_model_and_sample(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = sorted(p.relative_to(REPO / "models").as_posix() for p in (REPO / "models").glob("*/*.safetensors"))
     assert shipped, "no shipped models in the checkout"
-    for rel in shipped:
-        assert f"nst_toolkit/models/{rel}" in names, rel
+    in_wheel = sorted(n.removeprefix("nst_toolkit/models/") for n in names
+                      if n.startswith("nst_toolkit/models/") and n.endswith(".safetensors"))
+    assert in_wheel == shipped  # every model, and no stale one (a build/ folder left by an older checkout)
     assert "nst_toolkit/models/README.md" in names  # provenance travels with the weights
     for sample in ("machu_picchu.jpg", "great_wave.jpg", "ATTRIBUTION.md"):
         assert f"nst_toolkit/samples/{sample}" in names
