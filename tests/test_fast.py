@@ -402,7 +402,7 @@ def test_light_base_grows_a_style_net_from_the_light_adain_model(tmp_path, photo
     from nst_toolkit.images import load_image
     from nst_toolkit.nets import AdaINStyleNet
 
-    cfg = replace(FastTrainConfig(), base="light", size=32, batch_size=2, style_size=48, steps=12, photo_size=0, lr=2e-3)
+    cfg = replace(FastTrainConfig(), base="light", size=32, batch_size=2, style_size=48, steps=12, photo_size=0, lr=5e-4)
     task = _task(photo_folder, painting, cfg)
     assert isinstance(task.model, AdaINStyleNet) and all(p.requires_grad for p in task.model.parameters())
     light, _ = load_adain(resolve_base("light"))
