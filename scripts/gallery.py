@@ -42,6 +42,7 @@ def main() -> None:
     # a distilled model is compared with its teacher only while the teacher file is the one it learnt from
     teachers = {m: m.removesuffix("_w12") for m in models if m.endswith("_w12") and m.removesuffix("_w12") in shipped
                 and read_metadata(shipped[m]).get("distilled_from", {}).get("sha256") == sha256_file(shipped[m.removesuffix("_w12")])}
+    engines = {m: FastEngine(FastConfig(model=m)) for m in models}  # loaded once, not once per photo
     with torch.inference_mode():
         cells, labels, fidelity = [], [], {}
         for photo, name in zip(photos, PHOTOS):
@@ -49,7 +50,7 @@ def main() -> None:
             labels.append(name.removeprefix("gc_wonders_").removesuffix(".jpg"))
             outs = {}
             for m in models:
-                outs[m] = FastEngine(FastConfig(model=m)).stylize(photo)
+                outs[m] = engines[m].stylize(photo)
                 cells.append(outs[m])
                 labels.append(f"fast: {m}")
             for m, t in teachers.items():  # how closely each distilled model follows its teacher

@@ -206,15 +206,16 @@ def style_targets(vgg: VGGFeatures, style: Tensor, layers: tuple[str, ...]) -> t
 
 
 def adain_terms(cfg: FastTrainConfig, vgg: VGGFeatures, x: Tensor, y: Tensor, style: Mapping[str, Tensor],
-                features: Tensor | None = None) -> dict[str, Tensor]:
-    """The AdaIN paper's loss for one painting (``style``: its VGG features at relu1_1 … relu4_1): content at
-    relu4_1 against AdaIN(photo's features, painting's statistics), mean and std of each layer, plus TV.
-    ``features``: the photo's relu4_1, when already computed."""
+                stats: tuple[Tensor, Tensor], features: Tensor | None = None) -> dict[str, Tensor]:
+    """The AdaIN paper's loss for one painting (``style``: its VGG features at relu1_1 … relu4_1; ``stats``:
+    the mean and std of its relu4_1, computed once): content at relu4_1 against AdaIN(photo's features,
+    painting's statistics), mean and std of each layer, plus TV. ``features``: the photo's relu4_1, when
+    already computed."""
     from .adain_engine import content_term, style_term
 
     with torch.no_grad():
         f = features if features is not None else vgg(x, [ENCODER_LAYER])[ENCODER_LAYER]
-        t = losses.adain(f, *losses.mean_std(style[ENCODER_LAYER]))
+        t = losses.adain(f, *stats)
     feats = vgg(y, ADAIN_LAYERS)
     return {
         "content": cfg.content_weight * content_term(feats, t),
@@ -269,8 +270,9 @@ class FastTask(TrainingTask):
         if self.styled or cfg.loss == "adain":  # one pass over the painting serves both
             with torch.no_grad():
                 feats = self.vgg(style, list(ADAIN_LAYERS) if cfg.loss == "adain" else [ENCODER_LAYER])
+            self.style_stats = losses.mean_std(feats[ENCODER_LAYER])  # constant: not recomputed each step
         if self.styled:
-            self.model = StyledAdaINDecoder.from_decoder(self.model, losses.mean_std(feats[ENCODER_LAYER])).to(device)
+            self.model = StyledAdaINDecoder.from_decoder(self.model, self.style_stats).to(device)
         if cfg.loss == "adain":
             self.style_feats = {k: feats[k] for k in ADAIN_LAYERS}
         else:
@@ -286,7 +288,7 @@ class FastTask(TrainingTask):
         else:
             y = net(x)
         if self.cfg.loss == "adain":
-            return adain_terms(self.cfg, self.vgg, x, y, self.style_feats, f)
+            return adain_terms(self.cfg, self.vgg, x, y, self.style_feats, self.style_stats, f)
         return perceptual_terms(self.cfg, self.vgg, x, y, self.style_grams, self.layer_w)
 
     def render(self, model: nn.Module, image: Tensor) -> Tensor:
