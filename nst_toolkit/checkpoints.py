@@ -64,6 +64,12 @@ ARCHITECTURES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
     "AdaINStyleNet": {"widths": _ints_in(4, 1, 1024)},
     "StyledAdaINDecoder": {"feature_scale": _number_in(0.0, 1e3)},
 }
+_BOOL = ((lambda v: type(v) is bool), "true or false")
+# Fields an architecture may leave out (older files have none of them).
+OPTIONAL_FIELDS: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
+    "LightAdaIN": {"skips": _BOOL, "style_skips": _BOOL},
+    "AdaINStyleNet": {"style_skips": _BOOL},
+}
 
 
 # Metadata fields the toolkit reads back, and the JSON type each must have where present.
@@ -160,12 +166,14 @@ def check_architecture(meta: Mapping[str, Any], path: str | Path) -> dict[str, A
     name = spec.get("arch") if isinstance(spec, dict) else None
     if not isinstance(name, str) or name not in ARCHITECTURES:
         raise WeightsError(f"{path}: unknown architecture {_short(name)} (known: {', '.join(ARCHITECTURES)})")
-    fields = ARCHITECTURES[name]
-    unknown = sorted(set(spec) - set(fields) - {"arch"})
+    fields, optional = ARCHITECTURES[name], OPTIONAL_FIELDS.get(name, {})
+    unknown = sorted(set(spec) - set(fields) - set(optional) - {"arch"})
     if unknown:
         raise WeightsError(f"{path}: architecture {name} has unknown field {_short(unknown[0])}")
-    for key, (ok, what) in fields.items():
+    for key, (ok, what) in {**fields, **optional}.items():
         if key not in spec:
+            if key in optional:
+                continue
             raise WeightsError(f"{path}: architecture {name} lacks its {key}")
         if not ok(spec[key]):
             raise WeightsError(f"{path}: architecture {name}: {key} must be {what}, not {_short(spec[key])}")

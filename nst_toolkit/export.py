@@ -87,10 +87,14 @@ class AdaINTwin(nn.Module):
 
     def forward(self, content: Tensor, style: Tensor, alpha: Tensor) -> Tensor:
         h, w = content.shape[-2], content.shape[-1]
-        fc = self.model.encoder(pad_to_multiple(content, MULTIPLE))
-        t = adain(fc, *mean_std(self.model.encoder(style)))
-        t = alpha * t + (1 - alpha) * fc  # AdaIN paper, eq. 10
-        return self.model.decoder(t)[:, :, :h, :w].clamp(0, 1)
+        model = self.model
+        levels = model.encoder.levels(pad_to_multiple(content, MULTIPLE))
+        if model.has_style_skips:  # AdaIN at every level
+            moved = [alpha * adain(c, *mean_std(s)) + (1 - alpha) * c for c, s in zip(levels, model.encoder.levels(style))]
+        else:
+            moved = [alpha * adain(levels[-1], *mean_std(model.encoder(style))) + (1 - alpha) * levels[-1]]  # paper, eq. 10
+        out = model.decoder(moved[-1], levels if model.has_skips else None, moved if model.has_style_skips else None, alpha)
+        return out[:, :, :h, :w].clamp(0, 1)
 
 
 def export_adain(model: str, output: str | Path | None = None) -> Path:

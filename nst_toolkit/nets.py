@@ -3,6 +3,8 @@ and the one-style networks grown from the two AdaIN models."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -274,11 +276,32 @@ class LightEncoder(nn.Module):
     def forward(self, image: Tensor) -> Tensor:
         return self.net(image - 0.5)
 
+    def levels(self, image: Tensor) -> list[Tensor]:
+        """The features at the end of each block, before its pooling: full, 1/2, 1/4 and 1/8 resolution
+        (the last is :meth:`forward`'s)."""
+        out, h = [], image - 0.5
+        for m in self.net:
+            if isinstance(m, nn.MaxPool2d):
+                out.append(h)
+            h = m(h)
+        return out + [h]
+
 
 class LightDecoder(nn.Module):
-    """The mirror of :class:`LightEncoder`: reflection-padded convolutions and nearest upsampling."""
+    """The mirror of :class:`LightEncoder`: reflection-padded convolutions and nearest upsampling.
 
-    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256)):
+    Optional skip branches enter after each upsampling (at 1/4, 1/2 and full resolution), each through a
+    1×1 convolution that is zero at first (a trained model can grow them and start where it was):
+
+    * ``skips``: the content's own encoder levels, weighted by 1 − alpha — alpha 0 reconstructs the photo
+      with its detail, alpha 1 never sees them;
+    * ``style_skips``: the encoder levels after the transfer at each level (AdaIN's statistics per block,
+      mixed by alpha like relu4_1), weighted by alpha — the painting's finer statistics and the photo's
+      layout, trained by the stylisation losses only.
+    """
+
+    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256), skips: bool = False,
+                 style_skips: bool = False):
         super().__init__()
         c1, c2, c3, c4 = widths
         up = lambda: nn.Upsample(scale_factor=2.0, mode="nearest")
@@ -288,29 +311,77 @@ class LightDecoder(nn.Module):
             ConvLayer(c2, c2, 3), nn.ReLU(), ConvLayer(c2, c1, 3), nn.ReLU(), up(),
             ConvLayer(c1, c1, 3), nn.ReLU(), ConvLayer(c1, 3, 3),
         )
+        self.skips = _zero_convs((c3, c2, c1)) if skips else None  # deepest first, as the decoder meets them
+        self.style_skips = _zero_convs((c3, c2, c1)) if style_skips else None
 
-    def forward(self, features: Tensor) -> Tensor:
-        return self.net(features) + 0.5
+    def forward(self, features: Tensor, content: Sequence[Tensor] | None = None,
+                transferred: Sequence[Tensor] | None = None, alpha: Tensor | float = 1.0) -> Tensor:
+        """Decode relu4_1-like ``features``. ``content`` and ``transferred`` are encoder levels
+        (:meth:`LightEncoder.levels`, full resolution first) for the skip branches; None leaves a branch out."""
+        branches = []
+        if self.skips is not None and content is not None:
+            branches.append((self.skips, content, 1 - alpha))
+        if self.style_skips is not None and transferred is not None:
+            branches.append((self.style_skips, transferred, alpha))
+        if not branches:
+            return self.net(features) + 0.5
+        h, level = features, 3
+        for m in self.net:
+            h = m(h)
+            if isinstance(m, nn.Upsample):
+                level -= 1
+                for convs, feats, gate in branches:
+                    h = h + gate * convs[2 - level](feats[level])
+        return h + 0.5
+
+
+def _zero_convs(channels: Sequence[int]) -> nn.ModuleList:
+    convs = nn.ModuleList([nn.Conv2d(c, c, 1) for c in channels])
+    for conv in convs:
+        nn.init.zeros_(conv.weight)
+        nn.init.zeros_(conv.bias)
+    return convs
 
 
 class LightAdaIN(nn.Module):
     """Encoder and decoder of the light AdaIN model, saved and loaded together (``embed=False``: without
-    the encoder's training-only embedding)."""
+    the encoder's training-only embedding; ``skips`` / ``style_skips``: :class:`LightDecoder`'s branches)."""
 
-    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256), embed: bool = True):
+    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256), embed: bool = True, skips: bool = False,
+                 style_skips: bool = False):
         super().__init__()
         self.widths = tuple(int(w) for w in widths)
         self.encoder = LightEncoder(self.widths, 512 if embed else None)
-        self.decoder = LightDecoder(self.widths)
+        self.decoder = LightDecoder(self.widths, skips, style_skips)
+
+    @property
+    def has_skips(self) -> bool:
+        return self.decoder.skips is not None
+
+    @property
+    def has_style_skips(self) -> bool:
+        return self.decoder.style_skips is not None
 
     def architecture(self) -> dict:
-        return {"arch": "LightAdaIN", "widths": list(self.widths)}
+        """Files from before the skip branches name the widths only: the branches appear when present."""
+        spec = {"arch": "LightAdaIN", "widths": list(self.widths)}
+        if self.has_skips:
+            spec["skips"] = True
+        if self.has_style_skips:
+            spec["style_skips"] = True
+        return spec
 
     def forward(self, content: Tensor, style: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Training pass: (stylised at alpha 1, reconstructed content, content features)."""
-        fc = self.encoder(content)
-        fs = self.encoder(style)
-        return self.decoder(adain(fc, *mean_std(fs))), self.decoder(fc), fc
+        """Training pass: (stylised at alpha 1, reconstructed content at alpha 0, content features)."""
+        levels = self.encoder.levels(content)
+        fc = levels[-1]
+        if self.has_style_skips:
+            moved = [adain(c, *mean_std(s)) for c, s in zip(levels, self.encoder.levels(style))]
+            y = self.decoder(moved[-1], transferred=moved, alpha=1.0)
+        else:
+            y = self.decoder(adain(fc, *mean_std(self.encoder(style))))
+        rec = self.decoder(fc, content=levels, alpha=0.0) if self.has_skips else self.decoder(fc)
+        return y, rec, fc
 
 
 class StyledAdaINDecoder(nn.Module):
@@ -349,33 +420,55 @@ class AdaINStyleNet(nn.Module):
     """A feed-forward network for one style, grown from the light AdaIN model: encoder → AdaIN with the
     style's statistics held as parameters → decoder (``nst train-fast --base light``, issue #11).
 
-    It starts as exactly what ``nst adain --model light`` does with that painting; training the
-    whole of it on the painting's perceptual loss then specialises encoder, statistics and decoder to
-    the one style. The content's own statistics are those of the whole input, as in AdaIN.
+    It starts as exactly what ``nst adain --model light`` does with that painting (alpha 1: with the
+    style skip branches and the statistics of every encoder level when the light model has them);
+    training the whole of it on the painting's perceptual loss then specialises encoder, statistics and
+    decoder to the one style. The content's own statistics are those of the whole input, as in AdaIN.
     """
 
     MULTIPLE = LightEncoder.MULTIPLE
 
-    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256)):
+    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256), style_skips: bool = False):
         super().__init__()
-        self.adain = LightAdaIN(widths, embed=False)
+        self.adain = LightAdaIN(widths, embed=False, style_skips=style_skips)
         self.widths = self.adain.widths
         self.style_mean = nn.Parameter(torch.zeros(1, self.widths[3], 1, 1))
         self.style_std = nn.Parameter(torch.ones(1, self.widths[3], 1, 1))
+        if style_skips:  # the finer levels' statistics, full resolution first
+            self.level_mean = nn.ParameterList([nn.Parameter(torch.zeros(1, c, 1, 1)) for c in self.widths[:3]])
+            self.level_std = nn.ParameterList([nn.Parameter(torch.ones(1, c, 1, 1)) for c in self.widths[:3]])
 
     @classmethod
     def from_light(cls, light: LightAdaIN, style: Tensor) -> "AdaINStyleNet":
         """The light model's encoder and decoder with ``style``'s statistics (an image N×3×H×W in [0, 1])."""
-        net = cls(light.widths)
-        net.adain.load_state_dict({k: v for k, v in light.state_dict().items() if not k.startswith("encoder.embed.")})
+        net = cls(light.widths, light.has_style_skips)
+        net.adain.load_state_dict({k: v for k, v in light.state_dict().items()  # alpha 1: no reconstruction skips
+                                   if not k.startswith(("encoder.embed.", "decoder.skips."))})
         with torch.no_grad():
-            mean, std = mean_std(light.encoder(style))
-            net.style_mean.copy_(mean.mean(0, keepdim=True))
-            net.style_std.copy_(std.mean(0, keepdim=True))
+            stats = [mean_std(f) for f in light.encoder.levels(style)]
+            for (mean, std), m, s in zip(stats, net._means(), net._stds()):
+                if m is not None:
+                    m.copy_(mean.mean(0, keepdim=True))
+                    s.copy_(std.mean(0, keepdim=True))
         return net
 
+    def _means(self) -> list[Tensor | None]:
+        return ([*self.level_mean] if self.adain.has_style_skips else [None] * 3) + [self.style_mean]
+
+    def _stds(self) -> list[Tensor | None]:
+        return ([*self.level_std] if self.adain.has_style_skips else [None] * 3) + [self.style_std]
+
+    def style_code(self) -> tuple[Tensor, Tensor] | list[tuple[Tensor, Tensor]]:
+        """The statistics as the adain engine takes a style's (``AdaINEngine.style_code``)."""
+        pairs = list(zip(self._means(), self._stds()))
+        return pairs if self.adain.has_style_skips else pairs[-1]
+
     def architecture(self) -> dict:
-        return {"arch": "AdaINStyleNet", "widths": list(self.widths)}
+        spec = {"arch": "AdaINStyleNet", "widths": list(self.widths)}
+        return {**spec, "style_skips": True} if self.adain.has_style_skips else spec
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.adain.decoder(adain(self.adain.encoder(x), self.style_mean, self.style_std))
+        if not self.adain.has_style_skips:
+            return self.adain.decoder(adain(self.adain.encoder(x), self.style_mean, self.style_std))
+        moved = [adain(f, m, s) for f, m, s in zip(self.adain.encoder.levels(x), self._means(), self._stds())]
+        return self.adain.decoder(moved[-1], transferred=moved, alpha=1.0)

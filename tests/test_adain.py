@@ -248,3 +248,96 @@ def test_light_distillation_adds_the_papers_loss_when_asked(photo_folder, styles
     assert full["distill"] == pytest.approx(half["distill"], rel=1e-5)  # the other terms unchanged
     with pytest.raises(NSTError, match="perceptual-weight must not be negative"):
         replace(cfg, perceptual_weight=-1.0).validate()
+
+
+def test_light_distillation_without_the_teachers_pictures(photo_folder, styles):
+    from nst_toolkit.engines.adain_engine import LightAdaINTask
+
+    cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), size=32, batch_size=2, perceptual_weight=1.0,
+                  distill_weight=0.0)
+    task = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
+    calls = []
+    task.teacher.register_forward_hook(lambda *a: calls.append(1))
+    with torch.no_grad():
+        terms = task.loss_fn(task.model, 0)
+    assert set(terms) == {"reconstruct", "embed", "content", "style"} and not calls  # the teacher's decoder never ran
+    with torch.no_grad():
+        both = LightAdaINTask(replace(cfg, distill_weight=2.0), task.content, task.style,
+                              torch.device("cpu")).loss_fn(task.model, 0)
+    assert float(both["distill"]) > 0 and float(both["style"]) == pytest.approx(float(terms["style"]), rel=1e-5)
+
+
+def test_light_skip_branches_are_gated_by_alpha(tmp_path, photo_folder, styles):
+    """Reconstruction skips (weighted 1 - alpha) and style skips (AdaIN at every encoder level, weighted
+    alpha): zero at first, so a grown model starts as the light model; trained, saved, loaded and run whole,
+    in tiles, for several styles and as a one-style net."""
+    from nst_toolkit.engines.adain_engine import LightAdaINTask, load_adain, masked_adain
+    from nst_toolkit.nets import AdaINStyleNet, LightAdaIN
+    from nst_toolkit.styles import StyleSet
+
+    plain = LightAdaIN((4, 8, 8, 16)).eval()
+    net = LightAdaIN((4, 8, 8, 16), skips=True, style_skips=True).eval()
+    assert net.architecture() == {"arch": "LightAdaIN", "widths": [4, 8, 8, 16], "skips": True, "style_skips": True}
+    net.load_state_dict(plain.state_dict(), strict=False)
+    c, s = torch.rand(1, 3, 40, 48), torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        levels = net.encoder.levels(c)
+        assert [f.shape[1:] for f in levels] == [(4, 40, 48), (8, 20, 24), (8, 10, 12), (16, 5, 6)]
+        assert torch.equal(levels[-1], plain.encoder(c))
+        fc = levels[-1]
+        moved = [losses.adain(f, *losses.mean_std(g)) for f, g in zip(levels, net.encoder.levels(s))]
+        assert torch.equal(net.decoder(fc, content=levels, alpha=0.0), plain.decoder(fc))  # step 0: the light model
+        assert torch.equal(net.decoder(moved[-1], transferred=moved), plain.decoder(moved[-1]))
+
+    cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), skips=True, style_skips=True, size=32,
+                  batch_size=2, steps=6, lr=3e-3)
+    task = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
+    for convs in (task.model.decoder.skips, task.model.decoder.style_skips):
+        for conv in convs:
+            torch.nn.init.zeros_(conv.weight)  # as grown from a trained model: training must move them
+    ck = tmp_path / "skips.safetensors"
+    fit(task, checkpoint=ck, steps=cfg.steps, lr=cfg.lr, batch_size=2)
+    net, meta = load_adain(ck)
+    assert net.has_skips and net.has_style_skips and meta["architecture"] == net.architecture()
+    for convs in (net.decoder.skips, net.decoder.style_skips):  # reconstruction and stylisation trained each set
+        assert all(float(conv.weight.detach().abs().sum()) > 0 for conv in convs)
+    s2 = torch.rand(1, 3, 32, 24)  # styles of at most style_size: not resized
+    with torch.no_grad():
+        levels = net.encoder.levels(c)
+        fc = levels[-1]
+        t = [losses.adain(f, *losses.mean_std(g)) for f, g in zip(levels, net.encoder.levels(s))]
+        mix = lambda a: [a * x + (1 - a) * f for x, f in zip(t, levels)]
+        want = {1.0: net.decoder(t[-1], transferred=t), 0.0: net.decoder(fc, content=levels, alpha=0.0),
+                0.3: net.decoder(mix(0.3)[-1], levels, mix(0.3), 0.3)}
+        assert not torch.allclose(want[0.0], net.decoder(fc), atol=1e-3)  # the skips change the reconstruction
+        assert not torch.allclose(want[1.0], net.decoder(t[-1]), atol=1e-3)  # and the stylisation
+        for alpha, expected in want.items():
+            got = AdaINEngine(AdaINConfig(alpha=alpha, style_size=32), decoder=net).stylize(c, s)
+            assert torch.allclose(got, expected.clamp(0, 1), atol=1e-5), alpha
+        efdm = [losses.efdm(f, losses.sorted_features(g)) for f, g in zip(levels, net.encoder.levels(s))]
+        got = AdaINEngine(AdaINConfig(style_size=32, transfer="efdm"), decoder=net).stylize(c, s)
+        assert torch.allclose(got, net.decoder(efdm[-1], transferred=efdm).clamp(0, 1), atol=1e-5)
+        # two styles mixed: the same weights at every level
+        t2 = [losses.adain(f, *losses.mean_std(g)) for f, g in zip(levels, net.encoder.levels(s2))]
+        blend = [0.25 * a + 0.75 * b for a, b in zip(t, t2)]
+        eng = AdaINEngine(AdaINConfig(style_size=32), decoder=net)
+        got = eng.stylize(c, StyleSet.create([s, s2], [0.25, 0.75]))
+        assert torch.allclose(got, net.decoder(blend[-1], transferred=blend).clamp(0, 1), atol=1e-5)
+        # and under a mask: each level normalised inside its region
+        mask = torch.zeros(1, 1, 40, 48)
+        mask[..., :20] = 1
+        stats = [[losses.mean_std(g) for g in net.encoder.levels(x)] for x in (s, s2)]
+        parts = []
+        for i, f in enumerate(levels):
+            mf = torch.nn.functional.interpolate(mask, size=f.shape[-2:], mode="nearest")
+            parts.append(masked_adain(f, mf, stats[0][i]) * mf + masked_adain(f, 1 - mf, stats[1][i]) * (1 - mf))
+        got = eng.stylize(c, StyleSet.create([s, s2], mask=mask))
+        assert torch.allclose(got, net.decoder(parts[-1], transferred=parts).clamp(0, 1), atol=1e-5)
+        big = torch.rand(1, 3, 160, 176)
+        for alpha in (0.3, 1.0):
+            whole = AdaINEngine(AdaINConfig(alpha=alpha, tile=0), decoder=net).stylize(big, s)
+            tiled = AdaINEngine(AdaINConfig(alpha=alpha, tile=64), decoder=net).stylize(big, s)
+            assert torch.allclose(whole, tiled, atol=1e-4), alpha
+        one_style = AdaINStyleNet.from_light(net, s)  # train-fast --base: the alpha-1 path, style skips included
+        assert one_style.architecture() == {"arch": "AdaINStyleNet", "widths": [4, 8, 8, 16], "style_skips": True}
+        assert torch.allclose(one_style(c), want[1.0], atol=1e-5)

@@ -23,8 +23,8 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 
-def save_light(path, seed=0):
-    net = init_seeded(LightAdaIN((4, 8, 8, 16)), seed)
+def save_light(path, seed=0, skips=False):
+    net = init_seeded(LightAdaIN((4, 8, 8, 16), skips=skips, style_skips=skips), seed)  # seeded: skip branches not zero
     save_checkpoint(path, {f"model.{k}": v for k, v in net.state_dict().items()},
                     {"engine": "adain", "architecture": net.architecture(), "step": 0})
     return path
@@ -37,9 +37,12 @@ def light(tmp_path):
     return model
 
 
-def test_twin_gives_the_torch_engines_picture(light, photo, painting):
+@pytest.mark.parametrize("skips", [False, True])
+def test_twin_gives_the_torch_engines_picture(light, photo, painting, skips):
+    if skips:  # a model with both sets of skip branches
+        export_adain(str(save_light(light, skips=True)))
     assert twin_path(light).is_file()
-    for alpha in (1.0, 0.4):
+    for alpha in (1.0, 0.4, 0.0):
         cfg = AdaINConfig(model=str(light), alpha=alpha, size=96, style_size=64)
         run = runner(cfg, [photo], [painting])
         assert run is not None

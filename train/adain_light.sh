@@ -2,6 +2,9 @@
 # Distil the shipped VGG-19 AdaIN model into the light model (issue #12) on the CPU:
 #   train/adain_light.sh [extra nst train-adain options]      e.g. --max-minutes 120, --resume
 # One thread, so a second core stays free; checkpoints every 200 steps in models/adain/light.run/.
+# Sittings 1-8 used 128-px crops in batches of 4 and no skip branches; sitting 9 256-px crops in pairs; from
+# sitting 10 the model has both sets of skip branches, and from sitting 13 --perceptual-weight 1 (session 9: grown from the
+# state after sitting 9 by train/experiments/add_skips.py, adain_light_dual.py and dual_to_state.py).
 # The training state of the last sitting is kept in git as train/state/adain_light.safetensors (the
 # run folder is not tracked): --resume on a fresh checkout starts from it. Copy the new state back
 # there at the end of a sitting: cp models/adain/light.run/checkpoint.safetensors train/state/adain_light.safetensors
@@ -14,5 +17,5 @@ fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 exec ${NST:-nst} train-adain --arch light --teacher default --content "$DATA/content" --style "$DATA/adain_style" \
   -o models/adain/light.safetensors --val-image "$DATA/heldout/gc_wonders_colosseum.jpg" \
-  --val-style "$DATA/style_heldout/vangogh_gogh4.jpg" --size 128 --batch-size 4 --lr 1e-3 \
-  --checkpoint-every 200 --steps 100000 --perceptual-weight 0.1 --reconstruct-weight 3 "$@"
+  --val-style "$DATA/style_heldout/vangogh_gogh4.jpg" --size 256 --batch-size 2 --lr 1e-3 --skips --style-skips \
+  --checkpoint-every 200 --steps 100000 --perceptual-weight 1 --reconstruct-weight 3 "$@"

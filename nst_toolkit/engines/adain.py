@@ -26,7 +26,7 @@ ARCHS = ("vgg", "light")
 TRANSFERS = ("adain", "efdm")
 TILE_HALO = 72  # encoder to relu4_1 sees ±34 px, the decoder ±30 px more
 # Peak activation memory of an untiled pass, bytes per pixel (RSS growth measured at 1024² on the CPU).
-BYTES_PER_PIXEL = {"vgg": 1000.0, "light": 400.0}  # vgg: 952 B/px measured; light: estimated
+BYTES_PER_PIXEL = {"vgg": 1000.0, "light": 500.0}  # vgg: 952 B/px measured; light: estimated (its skip levels: +0.1 kB)
 EMBED_SCALE = 0.01  # the light encoder's embedding predicts relu4_1 × this (the VGG decoder's feature_scale)
 
 
@@ -56,8 +56,17 @@ class AdaINTrainConfig:
                               "light: a small encoder and decoder distilled from --teacher.")
     teacher: str = option("default", "For --arch light: the VGG-19 AdaIN model to distil (name or path).")
     widths: tuple[int, ...] = option((16, 32, 64, 256), "For --arch light: channels of the encoder's four blocks.")
+    # Reconstructing the photo through relu4_1 alone left alpha 0 at SSIM 0.65 (issue #12); skips gated by
+    # 1 - alpha give the detail back at alpha 0 and are off at alpha 1. Style skips (session 9): AdaIN at
+    # every encoder level, into the decoder, gated by alpha; together they closed much of the style gap.
+    skips: bool = option(False, "For --arch light: skip branches from the encoder into the decoder, "
+                                "weighted by 1 - alpha (alpha 0 reconstructs the photo through them).")
+    style_skips: bool = option(False, "For --arch light: skip branches carrying each encoder level after AdaIN "
+                                      "with the style's statistics at that level, weighted by alpha.")
     # Distillation, reconstruction and embedding terms are each relative (L1 on [0, 1] pixels; the
     # embedding MSE divided by its target's mean square), so weights near 1 balance them.
+    distill_weight: float = option(1.0, "For --arch light: weight of the L1 distance to the teacher's stylisation "
+                                        "(0: the teacher's decoder is not run).")
     reconstruct_weight: float = option(1.0, "For --arch light: weight of decoding the content back (alpha 0).")
     embed_weight: float = option(0.5, "For --arch light: weight of matching VGG-19 relu4_1 through a 1x1 embedding.")
     # Pixel distillation alone gave blurry, weakly stylised output (issue #12, sitting 3): this adds
@@ -71,7 +80,7 @@ class AdaINTrainConfig:
         check_non_negative(style_weight=self.style_weight, warmup_steps=self.warmup_steps, lr_decay=self.lr_decay,
                            pixel_weight=self.pixel_weight, checkpoint_every=self.checkpoint_every,
                            reconstruct_weight=self.reconstruct_weight, embed_weight=self.embed_weight,
-                           perceptual_weight=self.perceptual_weight)
+                           distill_weight=self.distill_weight, perceptual_weight=self.perceptual_weight)
         check_choice("arch", self.arch, ARCHS)
         if len(self.widths) != 4 or any(not 1 <= w <= 1024 for w in self.widths):
             raise NSTError(f"widths must be four channel counts in 1..1024, not {self.widths}")

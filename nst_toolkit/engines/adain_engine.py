@@ -92,10 +92,11 @@ class LightAdaINTask(TrainingTask):
 
     Per step, for a batch of content and style crops:
 
-    * ``distill``: L1 between the student's stylisation (AdaIN in its own feature space, alpha 1)
-      and the teacher's, clamped to [0, 1] — the teacher only runs forward;
-    * ``reconstruct``: L1 between the student's decoded content (alpha 0) and the content itself,
-      so ``--alpha 0`` gives back the photo (the teacher's own decoder inverts its encoder poorly);
+    * ``distill`` (when ``distill_weight`` > 0): L1 between the student's stylisation (AdaIN in its own
+      feature space, alpha 1) and the teacher's, clamped to [0, 1] — the teacher only runs forward;
+    * ``reconstruct``: L1 between the student's decoded content (alpha 0; through the skip branches when
+      the model has them) and the content itself, so ``--alpha 0`` gives back the photo (the teacher's own
+      decoder inverts its encoder poorly);
     * ``embed``: the student's features through a 1×1 convolution against VGG-19 relu4_1
       (Wang et al. 2020's linear embedding), so its feature statistics carry what VGG's do;
     * ``content`` and ``style`` (when ``perceptual_weight`` > 0): the paper's losses through VGG-19
@@ -116,7 +117,7 @@ class LightAdaINTask(TrainingTask):
         self.teacher_sha256 = sha256_file(teacher_path)
         weights = self.teacher_meta.get("encoder", {}).get("weights", "bundled")
         self.vgg = VGGFeatures(STYLE_LAYERS if cfg.perceptual_weight else [ENCODER_LAYER], weights).to(device)
-        self.model = init_seeded(LightAdaIN(tuple(cfg.widths)), cfg.seed).to(device)
+        self.model = init_seeded(LightAdaIN(tuple(cfg.widths), skips=cfg.skips, style_skips=cfg.style_skips), cfg.seed).to(device)
 
     def loss_fn(self, net: nn.Module, step: int) -> Mapping[str, Tensor]:
         cfg = self.cfg
@@ -127,16 +128,17 @@ class LightAdaINTask(TrainingTask):
             fc_t = self.vgg(c, [ENCODER_LAYER])[ENCODER_LAYER]
             fs = self.vgg(s, STYLE_LAYERS if perceptual else [ENCODER_LAYER])
             t = losses.adain(fc_t, *losses.mean_std(fs[ENCODER_LAYER]))
-            target = self.teacher(t).clamp(0, 1)
+            target = self.teacher(t).clamp(0, 1) if cfg.distill_weight else None
         y, rec, fc = net(c, s)
         model = net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
         embedded = model.encoder.embed(fc)
         fc_scaled = fc_t * EMBED_SCALE  # Caffe-unit activations in the hundreds: near 1, so Adam's steps fit the 1×1 conv
         terms = {
-            "distill": (y - target).abs().mean(),
             "reconstruct": cfg.reconstruct_weight * (rec - c).abs().mean(),
             "embed": cfg.embed_weight * F.mse_loss(embedded, fc_scaled) / target_scale(fc_scaled),
         }
+        if target is not None:
+            terms = {"distill": cfg.distill_weight * (y - target).abs().mean(), **terms}
         if perceptual:
             fy = self.vgg(y, STYLE_LAYERS)
             terms["content"] = cfg.perceptual_weight * content_term(fy, t)
@@ -177,7 +179,9 @@ def load_adain(path: str | Path) -> tuple[AdaINDecoder | LightAdaIN, dict[str, A
 
     spec = read_metadata(path).get("architecture")
     if isinstance(spec, dict) and spec.get("arch") == "LightAdaIN":
-        return load_model(path, ENGINE, "LightAdaIN", lambda a: LightAdaIN(tuple(int(w) for w in a["widths"])))
+        return load_model(path, ENGINE, "LightAdaIN",
+                          lambda a: LightAdaIN(tuple(int(w) for w in a["widths"]), skips=a.get("skips") is True,
+                                               style_skips=a.get("style_skips") is True))
     return load_decoder(path)
 
 
@@ -213,6 +217,22 @@ class AdaINEngine(EngineBase):
             return self.light.encoder(image)
         return self.vgg(image, [ENCODER_LAYER])[ENCODER_LAYER]
 
+    def _content_levels(self, image: Tensor) -> list[Tensor]:
+        """The features the transfer and the decoder take: [relu4_1], or for a light model with skip
+        branches its four encoder levels (full resolution first, relu4_1's stand-in last)."""
+        if self.light is not None and (self.light.has_skips or self.light.has_style_skips):
+            return self.light.encoder.levels(image)
+        return [self.encode(image)]
+
+    def _decode(self, levels: list[Tensor], moved: list[Tensor]) -> Tensor:
+        """Decode the transferred (alpha-mixed) features ``moved``; ``levels`` are the content's."""
+        if self.light is None or len(levels) == 1:
+            return self.decoder(moved[-1])
+        alpha = self.config.alpha
+        content = levels if self.light.has_skips and alpha < 1 else None
+        transferred = moved if len(moved) == len(levels) and alpha > 0 else None
+        return self.decoder(moved[-1], content, transferred, alpha)
+
     @torch.no_grad()
     def style_stats(self, style: Tensor) -> tuple[Tensor, Tensor]:
         """(mean, std) of a style image's relu4_1 features, as given (no resizing, no colour change)."""
@@ -227,11 +247,21 @@ class AdaINEngine(EngineBase):
         self.to(style.device)
         return losses.sorted_features(self.encode(style))
 
+    @torch.no_grad()
+    def style_code(self, style: Tensor) -> Any:
+        """What the transfer needs of one style image, as given: :meth:`style_stats` (adain) or
+        :meth:`style_sorted` (efdm) — for a light model with style skips, a list of those for each encoder
+        level, full resolution first."""
+        if self.light is None or not self.light.has_style_skips:
+            return (self.style_sorted if self.config.transfer == "efdm" else self.style_stats)(style)
+        check_image_tensor(style, "style")
+        self.to(style.device)
+        code = losses.sorted_features if self.config.transfer == "efdm" else losses.mean_std
+        return [code(f) for f in self.light.encoder.levels(style)]
+
     def encode_styles(self, styles: StyleSet) -> list:
-        """Each style resized to ``style_size`` and encoded to what the transfer needs: (mean, std) for
-        adain, the sorted features for efdm."""
-        code = self.style_sorted if self.config.transfer == "efdm" else self.style_stats
-        return [code(resize_longest(s, self.config.style_size)) for s in styles.images]
+        """Each style resized to ``style_size`` and encoded to what the transfer needs (:meth:`style_code`)."""
+        return [self.style_code(resize_longest(s, self.config.style_size)) for s in styles.images]
 
     @torch.no_grad()
     def stylize_with_stats(
@@ -242,7 +272,8 @@ class AdaINEngine(EngineBase):
         mask: Tensor | None = None,
     ) -> Tensor:
         """Stylise ``content`` with precomputed style statistics (no colour preservation here): (mean, std)
-        pairs, or with ``transfer`` efdm the sorted features (:meth:`encode_styles` makes either).
+        pairs, or with ``transfer`` efdm the sorted features — or lists of either per encoder level for a
+        light model with style skips (:meth:`encode_styles` makes them all).
 
         Several styles are interpolated with ``weights`` (the rule of :mod:`nst_toolkit.styles`). With
         ``mask`` (two styles, adain only) the first style goes where the mask is white and the second
@@ -271,49 +302,63 @@ class AdaINEngine(EngineBase):
                             multiple=MULTIPLE)
             return check_finite_output(out, f"AdaIN model {cfg.model}")
 
+        codes = [per_level(c) for c in stats]
+
         def run(padded: Tensor) -> Tensor:
-            fc = self.encode(padded)
-            if efdm:
-                t = sum(wi * losses.efdm(fc, srt) for wi, srt in zip(w, stats))
-            elif m is None:
-                t = sum(wi * losses.adain(fc, mu, sd) for wi, (mu, sd) in zip(w, stats))
-            else:
-                mp = F.pad(m, (0, padded.shape[-1] - m.shape[-1], 0, padded.shape[-2] - m.shape[-2]), mode="replicate")
-                mf = F.interpolate(mp, size=fc.shape[-2:], mode="nearest")
-                t = masked_adain(fc, mf, stats[0]) * mf + masked_adain(fc, 1 - mf, stats[1]) * (1 - mf)
-            t = cfg.alpha * t + (1 - cfg.alpha) * fc  # paper, eq. 10
-            return self.decoder(t)
+            levels = self._content_levels(padded)
+            mp = None if m is None else F.pad(m, (0, padded.shape[-1] - m.shape[-1], 0, padded.shape[-2] - m.shape[-2]),
+                                              mode="replicate")
+            moved = []
+            for i, fc in enumerate(levels[len(levels) - len(codes[0]):]):  # the levels the codes describe
+                if efdm:
+                    t = sum(wi * losses.efdm(fc, c[i]) for wi, c in zip(w, codes))
+                elif mp is None:
+                    t = sum(wi * losses.adain(fc, *c[i]) for wi, c in zip(w, codes))
+                else:
+                    mf = F.interpolate(mp, size=fc.shape[-2:], mode="nearest")
+                    t = masked_adain(fc, mf, codes[0][i]) * mf + masked_adain(fc, 1 - mf, codes[1][i]) * (1 - mf)
+                moved.append(cfg.alpha * t + (1 - cfg.alpha) * fc)  # paper, eq. 10
+            return self._decode(levels, moved)
 
         return check_finite_output(run_padded(run, content, MULTIPLE), f"AdaIN decoder {cfg.model}")
 
     def _tile_function(self, content: Tensor, stats, weights, tile: int) -> Callable[[Tensor], Tensor]:
-        """Per-tile AdaIN with the whole image's content statistics, gathered exactly in a first pass
-        over non-overlapping tiles (the encoder has no normalisation, so tiles with margins are exact)."""
+        """Per-tile AdaIN with the whole image's content statistics (at each level the codes describe),
+        gathered exactly in a first pass over non-overlapping tiles (the encoder has no normalisation, so
+        tiles with margins are exact)."""
         h, w = content.shape[-2:]
-        total = total_sq = None
-        count = 0
+        codes = [per_level(c) for c in stats]
+        n = len(codes[0])
+        scales = [MULTIPLE] if n == 1 else [MULTIPLE >> (n - 1 - i) for i in range(n)]  # full resolution first
+        totals: list = [None] * n
+        squares: list = [None] * n
+        counts = [0] * n
         parts = lambda n: [(a, min(a + tile, n)) for a in range(0, n, tile)]  # disjoint: each feature counted once
         for y0, y1 in parts(h):
             for x0, x1 in parts(w):
                 cy0, cx0 = max(0, y0 - TILE_HALO) // MULTIPLE * MULTIPLE, max(0, x0 - TILE_HALO) // MULTIPLE * MULTIPLE
                 crop = content[..., cy0 : min(h, y1 + TILE_HALO), cx0 : min(w, x1 + TILE_HALO)]
-                f = self.encode(pad_to_multiple(crop, MULTIPLE)).double()
-                f = f[..., (y0 - cy0) // MULTIPLE : -(-(y1 - cy0) // MULTIPLE), (x0 - cx0) // MULTIPLE : -(-(x1 - cx0) // MULTIPLE)]
-                s1, s2 = f.sum(dim=(2, 3), keepdim=True), f.square().sum(dim=(2, 3), keepdim=True)
-                total = s1 if total is None else total + s1
-                total_sq = s2 if total_sq is None else total_sq + s2
-                count += f.shape[-2] * f.shape[-1]
-        mean = total / count
-        std = ((total_sq / count - mean.square()).clamp_min(0) + losses.EPS).sqrt()
-        mean, std = mean.float(), std.float()
+                levels = self._content_levels(pad_to_multiple(crop, MULTIPLE))[-n:]
+                for i, (f, k) in enumerate(zip(levels, scales)):
+                    f = f.double()[..., (y0 - cy0) // k : -(-(y1 - cy0) // k), (x0 - cx0) // k : -(-(x1 - cx0) // k)]
+                    s1, s2 = f.sum(dim=(2, 3), keepdim=True), f.square().sum(dim=(2, 3), keepdim=True)
+                    totals[i] = s1 if totals[i] is None else totals[i] + s1
+                    squares[i] = s2 if squares[i] is None else squares[i] + s2
+                    counts[i] += f.shape[-2] * f.shape[-1]
+        means = [t / c for t, c in zip(totals, counts)]
+        stds = [((q / c - m.square()).clamp_min(0) + losses.EPS).sqrt().float() for q, c, m in zip(squares, counts, means)]
+        means = [m.float() for m in means]
         alpha = self.config.alpha
 
         def run(crop: Tensor) -> Tensor:
             def net(padded: Tensor) -> Tensor:
-                fc = self.encode(padded)
-                norm = (fc - mean) / std
-                t = sum(wi * (norm * sd + mu) for wi, (mu, sd) in zip(weights, stats))
-                return self.decoder(alpha * t + (1 - alpha) * fc)
+                levels = self._content_levels(padded)
+                moved = []
+                for i, fc in enumerate(levels[len(levels) - n:]):
+                    norm = (fc - means[i]) / stds[i]
+                    t = sum(wi * (norm * c[i][1] + c[i][0]) for wi, c in zip(weights, codes))
+                    moved.append(alpha * t + (1 - alpha) * fc)
+                return self._decode(levels, moved)
 
             return run_padded(net, crop, MULTIPLE)
 
@@ -339,6 +384,12 @@ class AdaINEngine(EngineBase):
             return self.stylize_with_stats(content, cache[content.device], styles.weights, mask)
 
         return run
+
+
+def per_level(code: Any) -> list:
+    """A style's code as a list over the levels it describes (one entry, relu4_1, unless a light model with
+    style skips made it)."""
+    return code if isinstance(code, list) else [code]
 
 
 def masked_adain(features: Tensor, mask: Tensor, stats: tuple[Tensor, Tensor], eps: float = losses.EPS) -> Tensor:

@@ -408,7 +408,8 @@ def load_fast_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     if arch == "StyledAdaINDecoder":
         return load_model(path, ENGINE, arch, lambda a: StyledAdaINDecoder(float(a["feature_scale"])))
     if arch == "AdaINStyleNet":
-        return load_model(path, ENGINE, arch, lambda a: AdaINStyleNet(tuple(int(w) for w in a["widths"])))
+        return load_model(path, ENGINE, arch,
+                          lambda a: AdaINStyleNet(tuple(int(w) for w in a["widths"]), a.get("style_skips") is True))
     return load_transformer(path)
 
 
@@ -478,7 +479,8 @@ class FastEngine(EngineBase):
 
     def _forward(self, x: Tensor) -> Tensor:
         if self.adain is not None:
-            return self.adain.stylize_with_stats(x, [(self.net.style_mean, self.net.style_std)])
+            code = self.net.style_code() if isinstance(self.net, AdaINStyleNet) else (self.net.style_mean, self.net.style_std)
+            return self.adain.stylize_with_stats(x, [code])
         pixels = x.shape[-2] * x.shape[-1]
         tile = choose_tile(self.config.tile, pixels, BYTES_PER_PIXEL_PER_WIDTH * self.net.width, TransformerNet.MULTIPLE,
                            TILE_HALO)

@@ -73,21 +73,27 @@ def main():
     net = SkipLight()
     st = load_file("train/state/adain_light.safetensors")
     net.base.load_state_dict({k.removeprefix("model."): v for k, v in st.items() if k.startswith("model.")})
+    save = lambda: save_file({k: v.contiguous() for k, v in net.state_dict().items() if not k.startswith('encoder.')}, str(out))
+    train_for(net, task, minutes, lr, save, first=100000, save_every=200)
+
+
+def train_for(net, task, minutes, lr, save, first, save_every):
+    """Adam on task.loss_fn for `minutes`, gradients clipped to norm 1, crops from step first + 1 on."""
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     t0, step = time.time(), 0
     while time.time() - t0 < minutes * 60:
         step += 1
-        terms = task.loss_fn(net, 100000 + step)
+        terms = task.loss_fn(net, first + step)
         loss = sum(terms.values())
         opt.zero_grad(); loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         if step % 25 == 0:
             print(step, f"{time.time() - t0:.0f}s", {k: round(float(v), 4) for k, v in terms.items()}, flush=True)
-        if step % 200 == 0:
-            save_file({k: v.contiguous() for k, v in net.state_dict().items() if not k.startswith('encoder.')}, str(out))
-    save_file({k: v.contiguous() for k, v in net.state_dict().items() if not k.startswith('encoder.')}, str(out))
-    print("done", step)
+        if step % save_every == 0:
+            save()
+    save()
+    print("done", step, flush=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
 """Judge the skip experiment (adain_light_skip.py) against the light model's last sitting: alpha-0 SSIM, nst eval distances.
+Session 8's tool: it reads light states from before the skip branches (sitting 9 and earlier, e.g. from git
+history); for later models use adain_light_eval.py.
 
     python train/experiments/adain_light_skip_eval.py [MODEL.safetensors ...]   (light states or skip experiments)
 """
