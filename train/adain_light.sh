@@ -3,8 +3,8 @@
 #   train/adain_light.sh [extra nst train-adain options]      e.g. --max-minutes 120, --resume
 # One thread, so a second core stays free; checkpoints every 200 steps in models/adain/light.run/.
 # Sittings 1-8 used 128-px crops in batches of 4 and no skip branches; sitting 9 256-px crops in pairs; from
-# sitting 10 the model has both sets of skip branches, and from sitting 13 --perceptual-weight 1 (session 9: grown from the
-# state after sitting 9 by train/experiments/add_skips.py, adain_light_dual.py and dual_to_state.py).
+# sitting 11 the model has both sets of skip branches (session 9: grown from the state after sitting 9 by
+# train/experiments/add_skips.py, adain_light_dual.py and dual_to_state.py), from sitting 13 --perceptual-weight 1.
 # The training state of the last sitting is kept in git as train/state/adain_light.safetensors (the
 # run folder is not tracked): --resume on a fresh checkout starts from it. Copy the new state back
 # there at the end of a sitting: cp models/adain/light.run/checkpoint.safetensors train/state/adain_light.safetensors
