@@ -15,7 +15,6 @@ from .engines.fast import load_fast_model, resolve_model
 from .errors import NSTError
 from .imagefiles import check_writable_dir
 from .io import atomic_write
-from .losses import adain, mean_std
 from .nets import RowSplitConv2d, StyledAdaINDecoder, TransformerNet
 from .tiling import pad_to_multiple
 
@@ -87,14 +86,7 @@ class AdaINTwin(nn.Module):
 
     def forward(self, content: Tensor, style: Tensor, alpha: Tensor) -> Tensor:
         h, w = content.shape[-2], content.shape[-1]
-        model = self.model
-        levels = model.encoder.levels(pad_to_multiple(content, MULTIPLE))
-        if model.has_style_skips:  # AdaIN at every level
-            moved = [alpha * adain(c, *mean_std(s)) + (1 - alpha) * c for c, s in zip(levels, model.encoder.levels(style))]
-        else:
-            moved = [alpha * adain(levels[-1], *mean_std(model.encoder(style))) + (1 - alpha) * levels[-1]]  # paper, eq. 10
-        out = model.decoder(moved[-1], levels if model.has_skips else None, moved if model.has_style_skips else None, alpha)
-        return out[:, :, :h, :w].clamp(0, 1)
+        return self.model.stylize(pad_to_multiple(content, MULTIPLE), style, alpha)[:, :, :h, :w].clamp(0, 1)
 
 
 def export_adain(model: str, output: str | Path | None = None) -> Path:

@@ -371,17 +371,23 @@ class LightAdaIN(nn.Module):
             spec["style_skips"] = True
         return spec
 
+    def stylize(self, content: Tensor, style: Tensor, alpha: Tensor | float = 1.0,
+                levels: list[Tensor] | None = None) -> Tensor:
+        """The whole pass for one style (unclamped): AdaIN at the deepest level — at every level with style
+        skips — mixed with the content by ``alpha``, decoded through the branches the model has. ``levels``:
+        the content's :meth:`LightEncoder.levels`, when already computed."""
+        levels = self.encoder.levels(content) if levels is None else levels
+        styles = self.encoder.levels(style) if self.has_style_skips else [self.encoder(style)]
+        moved = [alpha * adain(c, *mean_std(s)) + (1 - alpha) * c  # AdaIN paper, eq. 10
+                 for c, s in zip(levels[len(levels) - len(styles):], styles)]
+        return self.decoder(moved[-1], levels if self.has_skips else None, moved if self.has_style_skips else None, alpha)
+
     def forward(self, content: Tensor, style: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Training pass: (stylised at alpha 1, reconstructed content at alpha 0, content features)."""
         levels = self.encoder.levels(content)
         fc = levels[-1]
-        if self.has_style_skips:
-            moved = [adain(c, *mean_std(s)) for c, s in zip(levels, self.encoder.levels(style))]
-            y = self.decoder(moved[-1], transferred=moved, alpha=1.0)
-        else:
-            y = self.decoder(adain(fc, *mean_std(self.encoder(style))))
         rec = self.decoder(fc, content=levels, alpha=0.0) if self.has_skips else self.decoder(fc)
-        return y, rec, fc
+        return self.stylize(content, style, 1.0, levels), rec, fc
 
 
 class StyledAdaINDecoder(nn.Module):
