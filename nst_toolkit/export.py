@@ -77,27 +77,45 @@ def export_transformer(model: str, output: str | Path, size: int = 512) -> Path:
     return atomic_write(output, write)
 
 
-class AdaINTwin(nn.Module):
-    """The light AdaIN model's whole pass on (content, style, alpha), as ``AdaINEngine`` computes it."""
+class AdaINStyleTwin(nn.Module):
+    """A style image → its code: the (mean, std) pairs of :meth:`LightAdaIN.style_stats`, flattened into one
+    1×K row (per level: the means, then the stds)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, content: Tensor, style: Tensor, alpha: Tensor) -> Tensor:
+    def forward(self, style: Tensor) -> Tensor:
+        return torch.cat([t.flatten(1) for pair in self.model.style_stats(style) for t in pair], dim=1)
+
+
+class AdaINTwin(nn.Module):
+    """The light AdaIN model's pass on (content, style code, alpha), as ``AdaINEngine`` computes it: the
+    style is encoded once (:class:`AdaINStyleTwin`), however many photos follow."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        widths = model.widths if model.has_style_skips else model.widths[-1:]
+        self.split = [w for c in widths for w in (c, c)]
+
+    def forward(self, content: Tensor, code: Tensor, alpha: Tensor) -> Tensor:
         h, w = content.shape[-2], content.shape[-1]
-        return self.model.stylize(pad_to_multiple(content, MULTIPLE), style, alpha)[:, :, :h, :w].clamp(0, 1)
+        parts = [t.view(1, -1, 1, 1) for t in code.split(self.split, dim=1)]
+        stats = list(zip(parts[0::2], parts[1::2]))
+        return self.model.transfer(pad_to_multiple(content, MULTIPLE), stats, alpha)[:, :, :h, :w].clamp(0, 1)
 
 
 def export_adain(model: str, output: str | Path | None = None) -> Path:
-    """Write a light AdaIN model's ONNX twin (default: beside the model file, where `nst adain` finds it)."""
+    """Write a light AdaIN model's ONNX twin (default: beside the model file, where `nst adain` finds it): the
+    pass from a style code (``X.onnx``) and the style encoder that makes the code (``X.style.onnx``)."""
     try:
         import onnx
     except ImportError:
         raise NSTError("exporting needs the onnx package: pip install onnx") from None
 
     from .engines.adain_engine import load_adain, resolve_decoder
-    from .engines.adain_onnx import INPUTS, SOURCE_KEY, twin_path
+    from .engines.adain_onnx import INPUTS, SOURCE_KEY, STYLE_INPUTS, style_twin_path, twin_path
     from .io import sha256_file
     from .nets import LightAdaIN
 
@@ -109,17 +127,26 @@ def export_adain(model: str, output: str | Path | None = None) -> Path:
     net, _ = load_adain(source)
     if not isinstance(net, LightAdaIN):
         raise NSTError(f"{source}: only light AdaIN models have an ONNX twin (the VGG-19 model gains nothing from one)")
-    twin = AdaINTwin(net).eval()
-    example = (torch.rand(1, 3, 64, 72), torch.rand(1, 3, 48, 40), torch.tensor(1.0))
+    net.eval()
+    props = {SOURCE_KEY: sha256_file(source), "nst_engine": "adain"}
+    style_twin = AdaINStyleTwin(net)
+    style_example = torch.rand(1, 3, 48, 40)
+    with torch.no_grad():
+        code = style_twin(style_example)
 
-    def write(tmp: Path) -> None:
-        with torch.no_grad(), quiet_tracer():
-            torch.onnx.export(twin, example, str(tmp), input_names=list(INPUTS), output_names=["stylized"],
-                              dynamic_axes={"content": {2: "height", 3: "width"}, "style": {2: "style_height", 3: "style_width"},
-                                            "stylized": {2: "height", 3: "width"}},
-                              opset_version=17, dynamo=False)
-        proto = onnx.load(str(tmp))
-        onnx.helper.set_model_props(proto, {SOURCE_KEY: sha256_file(source), "nst_engine": "adain"})
-        onnx.save(proto, str(tmp))
+    def graph(module: nn.Module, example: tuple, names: tuple[str, ...], outputs: list[str], axes: dict):
+        def write(tmp: Path) -> None:
+            with torch.no_grad(), quiet_tracer():
+                torch.onnx.export(module, example, str(tmp), input_names=list(names), output_names=outputs,
+                                  dynamic_axes=axes, opset_version=17, dynamo=False)
+            proto = onnx.load(str(tmp))
+            onnx.helper.set_model_props(proto, props)
+            onnx.save(proto, str(tmp))
+        return write
 
-    return atomic_write(output, write)
+    # The style encoder first: the pass's file is what `nst adain` looks for, so it appears last.
+    atomic_write(style_twin_path(output), graph(style_twin, (style_example,), STYLE_INPUTS, ["style_code"],
+                                                {"style": {2: "style_height", 3: "style_width"}}))
+    return atomic_write(output, graph(AdaINTwin(net).eval(), (torch.rand(1, 3, 64, 72), code, torch.tensor(1.0)), INPUTS,
+                                      ["stylized"], {"content": {2: "height", 3: "width"},
+                                                     "stylized": {2: "height", 3: "width"}}))

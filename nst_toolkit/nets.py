@@ -298,10 +298,14 @@ class LightDecoder(nn.Module):
     * ``style_skips``: the encoder levels after the transfer at each level (AdaIN's statistics per block,
       mixed by alpha like relu4_1), weighted by alpha — the painting's finer statistics and the photo's
       layout, trained by the stylisation losses only.
+
+    ``blocks`` residual blocks (convolution, ReLU, convolution; the last one zero at first, so a grown model
+    starts where it was) follow the first convolution at 1/8 resolution: depth where it is cheapest, for the
+    painting's larger-scale texture.
     """
 
     def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256), skips: bool = False,
-                 style_skips: bool = False):
+                 style_skips: bool = False, blocks: int = 0):
         super().__init__()
         c1, c2, c3, c4 = widths
         up = lambda: nn.Upsample(scale_factor=2.0, mode="nearest")
@@ -313,6 +317,7 @@ class LightDecoder(nn.Module):
         )
         self.skips = _zero_convs((c3, c2, c1)) if skips else None  # deepest first, as the decoder meets them
         self.style_skips = _zero_convs((c3, c2, c1)) if style_skips else None
+        self.blocks = nn.ModuleList([_GrownResidual(c3) for _ in range(blocks)]) if blocks else None
 
     def forward(self, features: Tensor, content: Sequence[Tensor] | None = None,
                 transferred: Sequence[Tensor] | None = None, alpha: Tensor | float = 1.0) -> Tensor:
@@ -323,16 +328,32 @@ class LightDecoder(nn.Module):
             branches.append((self.skips, content, 1 - alpha))
         if self.style_skips is not None and transferred is not None:
             branches.append((self.style_skips, transferred, alpha))
-        if not branches:
+        if not branches and self.blocks is None:
             return self.net(features) + 0.5
         h, level = features, 3
-        for m in self.net:
+        for i, m in enumerate(self.net):
             h = m(h)
+            if i == 1 and self.blocks is not None:  # after the first convolution and its ReLU
+                for block in self.blocks:
+                    h = block(h)
             if isinstance(m, nn.Upsample):
                 level -= 1
                 for convs, feats, gate in branches:
                     h = h + gate * convs[2 - level](feats[level])
         return h + 0.5
+
+
+class _GrownResidual(nn.Module):
+    """x + conv(relu(conv(x))) with the last convolution zero: an identity until it trains."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.body = nn.Sequential(ConvLayer(ch, ch, 3), nn.ReLU(), ConvLayer(ch, ch, 3))
+        nn.init.zeros_(self.body[2][1].weight)
+        nn.init.zeros_(self.body[2][1].bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
 
 
 def _zero_convs(channels: Sequence[int]) -> nn.ModuleList:
@@ -348,11 +369,11 @@ class LightAdaIN(nn.Module):
     the encoder's training-only embedding; ``skips`` / ``style_skips``: :class:`LightDecoder`'s branches)."""
 
     def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256), embed: bool = True, skips: bool = False,
-                 style_skips: bool = False):
+                 style_skips: bool = False, blocks: int = 0):
         super().__init__()
         self.widths = tuple(int(w) for w in widths)
         self.encoder = LightEncoder(self.widths, 512 if embed else None)
-        self.decoder = LightDecoder(self.widths, skips, style_skips)
+        self.decoder = LightDecoder(self.widths, skips, style_skips, blocks)
 
     @property
     def has_skips(self) -> bool:
@@ -369,17 +390,32 @@ class LightAdaIN(nn.Module):
             spec["skips"] = True
         if self.has_style_skips:
             spec["style_skips"] = True
+        if self.blocks:
+            spec["blocks"] = self.blocks
         return spec
+
+    @property
+    def blocks(self) -> int:
+        return len(self.decoder.blocks) if self.decoder.blocks is not None else 0
+
+    def style_stats(self, style: Tensor) -> list[tuple[Tensor, Tensor]]:
+        """A style's (mean, std) at the encoder levels the model transfers: every level (full resolution
+        first) with style skips, else the deepest only."""
+        return [mean_std(f) for f in (self.encoder.levels(style) if self.has_style_skips else [self.encoder(style)])]
 
     def stylize(self, content: Tensor, style: Tensor, alpha: Tensor | float = 1.0,
                 levels: list[Tensor] | None = None) -> Tensor:
-        """The whole pass for one style (unclamped): AdaIN at the deepest level — at every level with style
-        skips — mixed with the content by ``alpha``, decoded through the branches the model has. ``levels``:
-        the content's :meth:`LightEncoder.levels`, when already computed."""
+        """The whole pass for one style (unclamped): :meth:`transfer` with ``style``'s statistics."""
+        return self.transfer(content, self.style_stats(style), alpha, levels)
+
+    def transfer(self, content: Tensor, stats: Sequence[tuple[Tensor, Tensor]], alpha: Tensor | float = 1.0,
+                 levels: list[Tensor] | None = None) -> Tensor:
+        """AdaIN to ``stats`` (:meth:`style_stats`) at the deepest level — at every level with style skips —
+        mixed with the content by ``alpha``, decoded through the branches the model has (unclamped).
+        ``levels``: the content's :meth:`LightEncoder.levels`, when already computed."""
         levels = self.encoder.levels(content) if levels is None else levels
-        styles = self.encoder.levels(style) if self.has_style_skips else [self.encoder(style)]
-        moved = [alpha * adain(c, *mean_std(s)) + (1 - alpha) * c  # AdaIN paper, eq. 10
-                 for c, s in zip(levels[len(levels) - len(styles):], styles)]
+        moved = [alpha * adain(c, m, s) + (1 - alpha) * c  # AdaIN paper, eq. 10
+                 for c, (m, s) in zip(levels[len(levels) - len(stats):], stats)]
         return self.decoder(moved[-1], levels if self.has_skips else None, moved if self.has_style_skips else None, alpha)
 
     def forward(self, content: Tensor, style: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -434,9 +470,10 @@ class AdaINStyleNet(nn.Module):
 
     MULTIPLE = LightEncoder.MULTIPLE
 
-    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256), style_skips: bool = False):
+    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256), style_skips: bool = False,
+                 blocks: int = 0):
         super().__init__()
-        self.adain = LightAdaIN(widths, embed=False, style_skips=style_skips)
+        self.adain = LightAdaIN(widths, embed=False, style_skips=style_skips, blocks=blocks)
         self.widths = self.adain.widths
         self.style_mean = nn.Parameter(torch.zeros(1, self.widths[3], 1, 1))
         self.style_std = nn.Parameter(torch.ones(1, self.widths[3], 1, 1))
@@ -447,7 +484,7 @@ class AdaINStyleNet(nn.Module):
     @classmethod
     def from_light(cls, light: LightAdaIN, style: Tensor) -> "AdaINStyleNet":
         """The light model's encoder and decoder with ``style``'s statistics (an image N×3×H×W in [0, 1])."""
-        net = cls(light.widths, light.has_style_skips)
+        net = cls(light.widths, light.has_style_skips, light.blocks)
         net.adain.load_state_dict({k: v for k, v in light.state_dict().items()  # alpha 1: no reconstruction skips
                                    if not k.startswith(("encoder.embed.", "decoder.skips."))})
         with torch.no_grad():
@@ -471,7 +508,11 @@ class AdaINStyleNet(nn.Module):
 
     def architecture(self) -> dict:
         spec = {"arch": "AdaINStyleNet", "widths": list(self.widths)}
-        return {**spec, "style_skips": True} if self.adain.has_style_skips else spec
+        if self.adain.has_style_skips:
+            spec["style_skips"] = True
+        if self.adain.blocks:
+            spec["blocks"] = self.adain.blocks
+        return spec
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.adain.has_style_skips:

@@ -268,16 +268,17 @@ def test_light_distillation_without_the_teachers_pictures(photo_folder, styles):
 
 
 def test_light_skip_branches_are_gated_by_alpha(tmp_path, photo_folder, styles):
-    """Reconstruction skips (weighted 1 - alpha) and style skips (AdaIN at every encoder level, weighted
-    alpha): zero at first, so a grown model starts as the light model; trained, saved, loaded and run whole,
-    in tiles, for several styles and as a one-style net."""
+    """Reconstruction skips (weighted 1 - alpha), style skips (AdaIN at every encoder level, weighted
+    alpha) and residual blocks in the decoder: identities at first, so a grown model starts as the light
+    model; trained, saved, loaded and run whole, in tiles, for several styles and as a one-style net."""
     from nst_toolkit.engines.adain_engine import LightAdaINTask, load_adain, masked_adain
     from nst_toolkit.nets import AdaINStyleNet, LightAdaIN
     from nst_toolkit.styles import StyleSet
 
     plain = LightAdaIN((4, 8, 8, 16)).eval()
-    net = LightAdaIN((4, 8, 8, 16), skips=True, style_skips=True).eval()
-    assert net.architecture() == {"arch": "LightAdaIN", "widths": [4, 8, 8, 16], "skips": True, "style_skips": True}
+    net = LightAdaIN((4, 8, 8, 16), skips=True, style_skips=True, blocks=2).eval()
+    assert net.architecture() == {"arch": "LightAdaIN", "widths": [4, 8, 8, 16], "skips": True, "style_skips": True,
+                                  "blocks": 2}
     net.load_state_dict(plain.state_dict(), strict=False)
     c, s = torch.rand(1, 3, 40, 48), torch.rand(1, 3, 32, 32)
     with torch.no_grad():
@@ -289,17 +290,18 @@ def test_light_skip_branches_are_gated_by_alpha(tmp_path, photo_folder, styles):
         assert torch.equal(net.decoder(fc, content=levels, alpha=0.0), plain.decoder(fc))  # step 0: the light model
         assert torch.equal(net.decoder(moved[-1], transferred=moved), plain.decoder(moved[-1]))
 
-    cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), skips=True, style_skips=True, size=32,
-                  batch_size=2, steps=6, lr=3e-3)
+    cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), skips=True, style_skips=True, blocks=2,
+                  size=32, batch_size=2, steps=6, lr=3e-3)
     task = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
-    for convs in (task.model.decoder.skips, task.model.decoder.style_skips):
+    last = lambda decoder: [block.body[2][1] for block in decoder.blocks]  # each block's zero-started convolution
+    for convs in (task.model.decoder.skips, task.model.decoder.style_skips, last(task.model.decoder)):
         for conv in convs:
             torch.nn.init.zeros_(conv.weight)  # as grown from a trained model: training must move them
     ck = tmp_path / "skips.safetensors"
     fit(task, checkpoint=ck, steps=cfg.steps, lr=cfg.lr, batch_size=2)
     net, meta = load_adain(ck)
-    assert net.has_skips and net.has_style_skips and meta["architecture"] == net.architecture()
-    for convs in (net.decoder.skips, net.decoder.style_skips):  # reconstruction and stylisation trained each set
+    assert net.has_skips and net.has_style_skips and net.blocks == 2 and meta["architecture"] == net.architecture()
+    for convs in (net.decoder.skips, net.decoder.style_skips, last(net.decoder)):  # each path trained its set
         assert all(float(conv.weight.detach().abs().sum()) > 0 for conv in convs)
     s2 = torch.rand(1, 3, 32, 24)  # styles of at most style_size: not resized
     with torch.no_grad():
@@ -339,5 +341,6 @@ def test_light_skip_branches_are_gated_by_alpha(tmp_path, photo_folder, styles):
             tiled = AdaINEngine(AdaINConfig(alpha=alpha, tile=64), decoder=net).stylize(big, s)
             assert torch.allclose(whole, tiled, atol=1e-4), alpha
         one_style = AdaINStyleNet.from_light(net, s)  # train-fast --base: the alpha-1 path, style skips included
-        assert one_style.architecture() == {"arch": "AdaINStyleNet", "widths": [4, 8, 8, 16], "style_skips": True}
+        assert one_style.architecture() == {"arch": "AdaINStyleNet", "widths": [4, 8, 8, 16], "style_skips": True,
+                                            "blocks": 2}
         assert torch.allclose(one_style(c), want[1.0], atol=1e-5)

@@ -14,7 +14,7 @@ from nst_toolkit.checkpoints import save_checkpoint
 from nst_toolkit.cli import app
 from nst_toolkit.engines.adain import AdaINConfig
 from nst_toolkit.engines.adain_engine import AdaINEngine
-from nst_toolkit.engines.adain_onnx import runner, twin_path
+from nst_toolkit.engines.adain_onnx import runner, style_twin_path, twin_path
 from nst_toolkit.export import export_adain
 from nst_toolkit.images import load_image
 from nst_toolkit.nets import LightAdaIN, init_seeded
@@ -24,7 +24,8 @@ pytest.importorskip("onnx")
 
 
 def save_light(path, seed=0, skips=False):
-    net = init_seeded(LightAdaIN((4, 8, 8, 16), skips=skips, style_skips=skips), seed)  # seeded: skip branches not zero
+    # seeded: skip branches and residual blocks not zero
+    net = init_seeded(LightAdaIN((4, 8, 8, 16), skips=skips, style_skips=skips, blocks=2 if skips else 0), seed)
     save_checkpoint(path, {f"model.{k}": v for k, v in net.state_dict().items()},
                     {"engine": "adain", "architecture": net.architecture(), "step": 0})
     return path
@@ -39,9 +40,9 @@ def light(tmp_path):
 
 @pytest.mark.parametrize("skips", [False, True])
 def test_twin_gives_the_torch_engines_picture(light, photo, painting, skips):
-    if skips:  # a model with both sets of skip branches
+    if skips:  # a model with both sets of skip branches and residual blocks
         export_adain(str(save_light(light, skips=True)))
-    assert twin_path(light).is_file()
+    assert twin_path(light).is_file() and style_twin_path(twin_path(light)).is_file()
     for alpha in (1.0, 0.4, 0.0):
         cfg = AdaINConfig(model=str(light), alpha=alpha, size=96, style_size=64)
         run = runner(cfg, [photo], [painting])
@@ -59,6 +60,12 @@ def test_twin_is_not_used_where_it_cannot_serve(light, tmp_path, photo, painting
     assert runner(replace(cfg, preserve_color="luminance"), [photo], [painting]) is None
     assert runner(cfg, [photo], [painting, painting]) is None
     assert runner(replace(cfg, tile=64), [photo], [painting]) is None
+    style_twin = style_twin_path(twin_path(light))
+    kept = style_twin.read_bytes()
+    style_twin.unlink()  # half a twin (or one of the older, one-graph layout) is not used
+    assert runner(cfg, [photo], [painting]) is None
+    style_twin.write_bytes(kept)
+    assert runner(cfg, [photo], [painting]) is not None
     # A twin exported from another version of the model file is ignored (the torch engine runs).
     save_light(light, seed=1)
     assert runner(cfg, [photo], [painting]) is None
@@ -106,3 +113,9 @@ def test_a_folder_goes_through_the_twin_too(light, tmp_path, photo_folder, paint
     want = (np.clip(run(first)[0].transpose(1, 2, 0), 0, 1) * 255 + 0.5).astype(np.uint8)
     got = np.asarray(Image.open(out / names[0]).convert("RGB"))
     assert np.abs(got.astype(int) - want).max() <= 1
+    # The style is encoded once, when the runner is made: the painting is not read again for each photo.
+    copy = tmp_path / "style.jpg"
+    copy.write_bytes(painting.read_bytes())
+    again = runner(AdaINConfig(model=str(light), size=64), sorted(photo_folder.iterdir()), [copy])
+    copy.unlink()
+    assert np.array_equal(again(first), run(first))

@@ -147,17 +147,20 @@ def decoder_file(path: Path, scale=0.01, value=None) -> Path:
     return path
 
 
-def light_file(path: Path, skips) -> Path:
-    """The shipped light model without its reconstruction skips' tensors, its architecture claiming ``skips``."""
+def light_file(path: Path, skips, **fields) -> Path:
+    """The shipped light model without its reconstruction skips' tensors, its architecture claiming ``skips``
+    (and ``fields``)."""
     tensors, meta = load_checkpoint(shipped_models_dir() / "adain" / "light.safetensors", "adain")
     tensors = {k: v for k, v in tensors.items() if not k.startswith("model.decoder.skips.")}
-    save_checkpoint(path, tensors, {**meta, "architecture": {**meta["architecture"], "skips": skips}})
+    save_checkpoint(path, tensors, {**meta, "architecture": {**meta["architecture"], "skips": skips, **fields}})
     return path
 
 
 ADAIN_CASES = {
     "light_skips_text": (lambda p: light_file(p, "yes"), "skips must be true or false, not 'yes'"),
     "light_skips_without_tensors": (lambda p: light_file(p, True), "6 missing and 0 unexpected tensors"),
+    "light_blocks_huge": (lambda p: light_file(p, False, blocks=10**6), "blocks must be"),
+    "light_blocks_without_tensors": (lambda p: light_file(p, False, blocks=1), "4 missing"),
     "scale_text": (lambda p: decoder_file(p, "abc"), "feature_scale must be a number in (0, 1000]"),
     "scale_zero": (lambda p: decoder_file(p, 0), "feature_scale must be"),
     "scale_huge": (lambda p: decoder_file(p, 1e9), "feature_scale must be"),

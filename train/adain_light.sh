@@ -5,6 +5,8 @@
 # Sittings 1-8 used 128-px crops in batches of 4 and no skip branches; sitting 9 256-px crops in pairs; from
 # sitting 11 the model has both sets of skip branches (session 9: grown from the state after sitting 9 by
 # train/experiments/add_skips.py, adain_light_dual.py and dual_to_state.py), from sitting 13 --perceptual-weight 1.
+# Anneal at the end of a sitting (session 10: it turned a plateau into the shipped model): the last option
+# given wins, so   train/adain_light.sh --resume --max-minutes 30 --lr 1.5e-4   for its last half hour.
 # The training state of the last sitting is kept in git as train/state/adain_light.safetensors (the
 # run folder is not tracked): --resume on a fresh checkout starts from it. Copy the new state back
 # there at the end of a sitting: cp models/adain/light.run/checkpoint.safetensors train/state/adain_light.safetensors

@@ -38,9 +38,12 @@ def add_model_commands(app: typer.Typer) -> None:
     def export_adain(
         model: str = typer.Argument(..., help="Light AdaIN model: name or .safetensors path."),
         output: Optional[Path] = typer.Option(None, "-o", "--output",
-                                              help="The .onnx file (default: beside the model, where `nst adain` uses it)."),
+                                              help="The .onnx file (default: beside the model, where `nst adain` uses it); "
+                                                   "its style encoder goes beside it as .style.onnx."),
     ):
         """Export a light AdaIN model's ONNX twin: `nst adain` then stylises one photo without importing torch."""
+        from ..engines.adain_onnx import style_twin_path
         from ..export import export_adain as export
 
-        typer.echo(f"wrote {export(model, output)}", err=True)
+        twin = export(model, output)
+        typer.echo(f"wrote {twin} and {style_twin_path(twin).name}", err=True)

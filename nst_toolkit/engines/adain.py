@@ -63,6 +63,7 @@ class AdaINTrainConfig:
                                 "weighted by 1 - alpha (alpha 0 reconstructs the photo through them).")
     style_skips: bool = option(False, "For --arch light: skip branches carrying each encoder level after AdaIN "
                                       "with the style's statistics at that level, weighted by alpha.")
+    blocks: int = option(0, "For --arch light: residual blocks in the decoder at 1/8 resolution (0-16).")
     # Distillation, reconstruction and embedding terms are each relative (L1 on [0, 1] pixels; the
     # embedding MSE divided by its target's mean square), so weights near 1 balance them.
     distill_weight: float = option(1.0, "For --arch light: weight of the L1 distance to the teacher's stylisation "
@@ -82,6 +83,8 @@ class AdaINTrainConfig:
                            reconstruct_weight=self.reconstruct_weight, embed_weight=self.embed_weight,
                            distill_weight=self.distill_weight, perceptual_weight=self.perceptual_weight)
         check_choice("arch", self.arch, ARCHS)
+        if not 0 <= self.blocks <= 16:
+            raise NSTError(f"blocks must be in 0..16, not {self.blocks}")
         if len(self.widths) != 4 or any(not 1 <= w <= 1024 for w in self.widths):
             raise NSTError(f"widths must be four channel counts in 1..1024, not {self.widths}")
 

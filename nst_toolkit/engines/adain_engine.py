@@ -117,7 +117,8 @@ class LightAdaINTask(TrainingTask):
         self.teacher_sha256 = sha256_file(teacher_path)
         weights = self.teacher_meta.get("encoder", {}).get("weights", "bundled")
         self.vgg = VGGFeatures(STYLE_LAYERS if cfg.perceptual_weight else [ENCODER_LAYER], weights).to(device)
-        self.model = init_seeded(LightAdaIN(tuple(cfg.widths), skips=cfg.skips, style_skips=cfg.style_skips), cfg.seed).to(device)
+        self.model = init_seeded(LightAdaIN(tuple(cfg.widths), skips=cfg.skips, style_skips=cfg.style_skips,
+                                                          blocks=cfg.blocks), cfg.seed).to(device)
 
     def loss_fn(self, net: nn.Module, step: int) -> Mapping[str, Tensor]:
         cfg = self.cfg
@@ -181,7 +182,7 @@ def load_adain(path: str | Path) -> tuple[AdaINDecoder | LightAdaIN, dict[str, A
     if isinstance(spec, dict) and spec.get("arch") == "LightAdaIN":
         return load_model(path, ENGINE, "LightAdaIN",
                           lambda a: LightAdaIN(tuple(int(w) for w in a["widths"]), skips=a.get("skips") is True,
-                                               style_skips=a.get("style_skips") is True))
+                                               style_skips=a.get("style_skips") is True, blocks=int(a.get("blocks", 0))))
     return load_decoder(path)
 
 

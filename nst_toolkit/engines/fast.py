@@ -409,7 +409,8 @@ def load_fast_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         return load_model(path, ENGINE, arch, lambda a: StyledAdaINDecoder(float(a["feature_scale"])))
     if arch == "AdaINStyleNet":
         return load_model(path, ENGINE, arch,
-                          lambda a: AdaINStyleNet(tuple(int(w) for w in a["widths"]), a.get("style_skips") is True))
+                          lambda a: AdaINStyleNet(tuple(int(w) for w in a["widths"]), a.get("style_skips") is True,
+                                                   int(a.get("blocks", 0))))
     return load_transformer(path)
 
 

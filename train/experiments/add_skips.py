@@ -1,11 +1,13 @@
-"""Grow a light AdaIN training checkpoint (issue #12): add the skip branches and/or residual blocks, so
-`--resume --skips [--blocks N]` continues it.
+"""Grow a light AdaIN training checkpoint (issue #12): add reconstruction skip branches and/or residual
+blocks in the decoder, so `--resume --skips [--style-skips] [--blocks N]` continues it.
 
     python train/experiments/add_skips.py IN.safetensors OUT.safetensors [BLOCKS]
 
-New weights start as identities (skip convolutions zero, each block's last convolution zero): the model's
-pictures are unchanged at every alpha until it trains. Their Adam moments start at zero with the step of
-the others. Used in session 9 on the state after sitting 9 (train/state/adain_light.safetensors).
+The result has the reconstruction skips, the style skips if IN has them, and BLOCKS residual blocks
+(default: IN's). New weights start as identities (skip convolutions zero, each block's last convolution
+zero): the model's pictures are unchanged at every alpha until it trains. Their Adam moments start at zero
+with the step of the others. Used in session 9 on the state after sitting 9 (skips) and in session 10 on
+the state after sitting 13 (4 blocks).
 """
 import sys
 import torch
@@ -13,11 +15,11 @@ from nst_toolkit.checkpoints import load_checkpoint, save_checkpoint
 from nst_toolkit.nets import LightAdaIN
 
 src, dst = sys.argv[1], sys.argv[2]
-blocks = int(sys.argv[3]) if len(sys.argv) > 3 else 0
 tensors, meta = load_checkpoint(src, "adain")
 arch = meta["architecture"]
-assert arch["arch"] == "LightAdaIN" and not arch.get("skips") and not arch.get("blocks")
-net = LightAdaIN(tuple(arch["widths"]), skips=True, blocks=blocks)
+blocks = int(sys.argv[3]) if len(sys.argv) > 3 else arch.get("blocks", 0)
+assert arch["arch"] == "LightAdaIN" and blocks >= arch.get("blocks", 0)
+net = LightAdaIN(tuple(arch["widths"]), skips=True, style_skips=arch.get("style_skips", False), blocks=blocks)
 names = [n for n, _ in net.named_parameters()]
 old = [n for n in names if f"model.{n}" in tensors]
 new = [n for n in names if n not in old]
