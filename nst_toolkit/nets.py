@@ -366,7 +366,8 @@ def _zero_convs(channels: Sequence[int]) -> nn.ModuleList:
 
 class LightAdaIN(nn.Module):
     """Encoder and decoder of the light AdaIN model, saved and loaded together (``embed=False``: without
-    the encoder's training-only embedding; ``skips`` / ``style_skips``: :class:`LightDecoder`'s branches)."""
+    the encoder's training-only embedding; ``skips`` / ``style_skips``: :class:`LightDecoder`'s branches;
+    ``blocks``: its residual blocks at 1/8 resolution)."""
 
     def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256), embed: bool = True, skips: bool = False,
                  style_skips: bool = False, blocks: int = 0):
