@@ -489,22 +489,19 @@ class AdaINStyleNet(nn.Module):
         net.adain.load_state_dict({k: v for k, v in light.state_dict().items()  # alpha 1: no reconstruction skips
                                    if not k.startswith(("encoder.embed.", "decoder.skips."))})
         with torch.no_grad():
-            stats = [mean_std(f) for f in light.encoder.levels(style)]
-            for (mean, std), m, s in zip(stats, net._means(), net._stds()):
-                if m is not None:
-                    m.copy_(mean.mean(0, keepdim=True))
-                    s.copy_(std.mean(0, keepdim=True))
+            for (mean, std), (m, s) in zip(light.style_stats(style), net._pairs()):
+                m.copy_(mean.mean(0, keepdim=True))
+                s.copy_(std.mean(0, keepdim=True))
         return net
 
-    def _means(self) -> list[Tensor | None]:
-        return ([*self.level_mean] if self.adain.has_style_skips else [None] * 3) + [self.style_mean]
-
-    def _stds(self) -> list[Tensor | None]:
-        return ([*self.level_std] if self.adain.has_style_skips else [None] * 3) + [self.style_std]
+    def _pairs(self) -> list[tuple[Tensor, Tensor]]:
+        """The (mean, std) parameters of the levels the model transfers, as :meth:`LightAdaIN.style_stats`."""
+        finer = list(zip(self.level_mean, self.level_std)) if self.adain.has_style_skips else []
+        return finer + [(self.style_mean, self.style_std)]
 
     def style_code(self) -> tuple[Tensor, Tensor] | list[tuple[Tensor, Tensor]]:
         """The statistics as the adain engine takes a style's (``AdaINEngine.style_code``)."""
-        pairs = list(zip(self._means(), self._stds()))
+        pairs = self._pairs()
         return pairs if self.adain.has_style_skips else pairs[-1]
 
     def architecture(self) -> dict:
@@ -516,7 +513,4 @@ class AdaINStyleNet(nn.Module):
         return spec
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self.adain.has_style_skips:
-            return self.adain.decoder(adain(self.adain.encoder(x), self.style_mean, self.style_std))
-        moved = [adain(f, m, s) for f, m, s in zip(self.adain.encoder.levels(x), self._means(), self._stds())]
-        return self.adain.decoder(moved[-1], transferred=moved, alpha=1.0)
+        return self.adain.transfer(x, self._pairs(), 1.0)
