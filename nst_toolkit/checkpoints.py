@@ -67,8 +67,8 @@ ARCHITECTURES: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
 _BOOL = ((lambda v: type(v) is bool), "true or false")
 # Fields an architecture may leave out (older files have none of them).
 OPTIONAL_FIELDS: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
-    "LightAdaIN": {"skips": _BOOL, "style_skips": _BOOL, "blocks": _int_in(0, 16)},
-    "AdaINStyleNet": {"style_skips": _BOOL, "blocks": _int_in(0, 16)},
+    "LightAdaIN": {"skips": _BOOL, "style_skips": _BOOL, "blocks": _int_in(0, 16), "decoder_widths": _ints_in(6, 1, 1024)},
+    "AdaINStyleNet": {"style_skips": _BOOL, "blocks": _int_in(0, 16), "decoder_widths": _ints_in(6, 1, 1024)},
 }
 
 

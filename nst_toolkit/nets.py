@@ -302,22 +302,28 @@ class LightDecoder(nn.Module):
     ``blocks`` residual blocks (convolution, ReLU, convolution; the last one zero at first, so a grown model
     starts where it was) follow the first convolution at 1/8 resolution: depth where it is cheapest, for the
     painting's larger-scale texture.
+
+    ``decoder_widths``: the output channels of the decoder's six convolutions before the last (1/8, then two
+    at each of 1/4, 1/2 and full resolution); None mirrors the encoder, :func:`mirrored_decoder_widths`.
+    The skip branches enter where the 1/8, 1/4 and 1/2 levels' last outputs are upsampled.
     """
 
     def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256), skips: bool = False,
-                 style_skips: bool = False, blocks: int = 0):
+                 style_skips: bool = False, blocks: int = 0, decoder_widths: Sequence[int] | None = None):
         super().__init__()
         c1, c2, c3, c4 = widths
+        d8, d4a, d4, d2a, d2, d1 = decoder_widths or mirrored_decoder_widths(widths)
         up = lambda: nn.Upsample(scale_factor=2.0, mode="nearest")
         self.net = nn.Sequential(
-            ConvLayer(c4, c3, 3), nn.ReLU(), up(),
-            ConvLayer(c3, c3, 3), nn.ReLU(), ConvLayer(c3, c2, 3), nn.ReLU(), up(),
-            ConvLayer(c2, c2, 3), nn.ReLU(), ConvLayer(c2, c1, 3), nn.ReLU(), up(),
-            ConvLayer(c1, c1, 3), nn.ReLU(), ConvLayer(c1, 3, 3),
+            ConvLayer(c4, d8, 3), nn.ReLU(), up(),
+            ConvLayer(d8, d4a, 3), nn.ReLU(), ConvLayer(d4a, d4, 3), nn.ReLU(), up(),
+            ConvLayer(d4, d2a, 3), nn.ReLU(), ConvLayer(d2a, d2, 3), nn.ReLU(), up(),
+            ConvLayer(d2, d1, 3), nn.ReLU(), ConvLayer(d1, 3, 3),
         )
-        self.skips = _zero_convs((c3, c2, c1)) if skips else None  # deepest first, as the decoder meets them
-        self.style_skips = _zero_convs((c3, c2, c1)) if style_skips else None
-        self.blocks = nn.ModuleList([_GrownResidual(c3) for _ in range(blocks)]) if blocks else None
+        # deepest first, as the decoder meets them: encoder channels in, the decoder's there out
+        self.skips = _zero_convs((c3, c2, c1), (d8, d4, d2)) if skips else None
+        self.style_skips = _zero_convs((c3, c2, c1), (d8, d4, d2)) if style_skips else None
+        self.blocks = nn.ModuleList([_GrownResidual(d8) for _ in range(blocks)]) if blocks else None
 
     def forward(self, features: Tensor, content: Sequence[Tensor] | None = None,
                 transferred: Sequence[Tensor] | None = None, alpha: Tensor | float = 1.0) -> Tensor:
@@ -356,8 +362,14 @@ class _GrownResidual(nn.Module):
         return x + self.body(x)
 
 
-def _zero_convs(channels: Sequence[int]) -> nn.ModuleList:
-    convs = nn.ModuleList([nn.Conv2d(c, c, 1) for c in channels])
+def mirrored_decoder_widths(widths: Sequence[int]) -> tuple[int, ...]:
+    """The light decoder's default widths: the encoder's, mirrored (see :class:`LightDecoder`)."""
+    c1, c2, c3, _ = widths
+    return (c3, c3, c2, c2, c1, c1)
+
+
+def _zero_convs(ins: Sequence[int], outs: Sequence[int]) -> nn.ModuleList:
+    convs = nn.ModuleList([nn.Conv2d(i, o, 1) for i, o in zip(ins, outs)])
     for conv in convs:
         nn.init.zeros_(conv.weight)
         nn.init.zeros_(conv.bias)
@@ -367,14 +379,16 @@ def _zero_convs(channels: Sequence[int]) -> nn.ModuleList:
 class LightAdaIN(nn.Module):
     """Encoder and decoder of the light AdaIN model, saved and loaded together (``embed=False``: without
     the encoder's training-only embedding; ``skips`` / ``style_skips``: :class:`LightDecoder`'s branches;
-    ``blocks``: its residual blocks at 1/8 resolution)."""
+    ``blocks``: its residual blocks at 1/8 resolution; ``decoder_widths``: its channels, None to mirror the
+    encoder)."""
 
     def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256), embed: bool = True, skips: bool = False,
-                 style_skips: bool = False, blocks: int = 0):
+                 style_skips: bool = False, blocks: int = 0, decoder_widths: Sequence[int] | None = None):
         super().__init__()
         self.widths = tuple(int(w) for w in widths)
+        self.decoder_widths = tuple(int(w) for w in decoder_widths or mirrored_decoder_widths(self.widths))
         self.encoder = LightEncoder(self.widths, 512 if embed else None)
-        self.decoder = LightDecoder(self.widths, skips, style_skips, blocks)
+        self.decoder = LightDecoder(self.widths, skips, style_skips, blocks, self.decoder_widths)
 
     @property
     def has_skips(self) -> bool:
@@ -393,6 +407,8 @@ class LightAdaIN(nn.Module):
             spec["style_skips"] = True
         if self.blocks:
             spec["blocks"] = self.blocks
+        if self.decoder_widths != mirrored_decoder_widths(self.widths):
+            spec["decoder_widths"] = list(self.decoder_widths)
         return spec
 
     @property
@@ -472,9 +488,10 @@ class AdaINStyleNet(nn.Module):
     MULTIPLE = LightEncoder.MULTIPLE
 
     def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 64, 256), style_skips: bool = False,
-                 blocks: int = 0):
+                 blocks: int = 0, decoder_widths: Sequence[int] | None = None):
         super().__init__()
-        self.adain = LightAdaIN(widths, embed=False, style_skips=style_skips, blocks=blocks)
+        self.adain = LightAdaIN(widths, embed=False, style_skips=style_skips, blocks=blocks,
+                                decoder_widths=decoder_widths)
         self.widths = self.adain.widths
         self.style_mean = nn.Parameter(torch.zeros(1, self.widths[3], 1, 1))
         self.style_std = nn.Parameter(torch.ones(1, self.widths[3], 1, 1))
@@ -485,7 +502,7 @@ class AdaINStyleNet(nn.Module):
     @classmethod
     def from_light(cls, light: LightAdaIN, style: Tensor) -> "AdaINStyleNet":
         """The light model's encoder and decoder with ``style``'s statistics (an image N×3×H×W in [0, 1])."""
-        net = cls(light.widths, light.has_style_skips, light.blocks)
+        net = cls(light.widths, light.has_style_skips, light.blocks, light.decoder_widths)
         net.adain.load_state_dict({k: v for k, v in light.state_dict().items()  # alpha 1: no reconstruction skips
                                    if not k.startswith(("encoder.embed.", "decoder.skips."))})
         with torch.no_grad():
@@ -510,6 +527,8 @@ class AdaINStyleNet(nn.Module):
             spec["style_skips"] = True
         if self.adain.blocks:
             spec["blocks"] = self.adain.blocks
+        if self.adain.decoder_widths != mirrored_decoder_widths(self.widths):
+            spec["decoder_widths"] = list(self.adain.decoder_widths)
         return spec
 
     def forward(self, x: Tensor) -> Tensor:

@@ -290,8 +290,9 @@ def test_light_skip_branches_are_gated_by_alpha(tmp_path, photo_folder, styles):
         assert torch.equal(net.decoder(fc, content=levels, alpha=0.0), plain.decoder(fc))  # step 0: the light model
         assert torch.equal(net.decoder(moved[-1], transferred=moved), plain.decoder(moved[-1]))
 
+    wide = (8, 12, 6, 10, 4, 6)  # and a decoder wider (and narrower) than the mirrored encoder's
     cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), skips=True, style_skips=True, blocks=2,
-                  size=32, batch_size=2, steps=6, lr=3e-3)
+                  decoder_widths=wide, size=32, batch_size=2, steps=6, lr=3e-3)
     task = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
     last = lambda decoder: [block.body[2][1] for block in decoder.blocks]  # each block's zero-started convolution
     for convs in (task.model.decoder.skips, task.model.decoder.style_skips, last(task.model.decoder)):
@@ -301,6 +302,7 @@ def test_light_skip_branches_are_gated_by_alpha(tmp_path, photo_folder, styles):
     fit(task, checkpoint=ck, steps=cfg.steps, lr=cfg.lr, batch_size=2)
     net, meta = load_adain(ck)
     assert net.has_skips and net.has_style_skips and net.blocks == 2 and meta["architecture"] == net.architecture()
+    assert net.decoder_widths == wide and meta["architecture"]["decoder_widths"] == list(wide)
     for convs in (net.decoder.skips, net.decoder.style_skips, last(net.decoder)):  # each path trained its set
         assert all(float(conv.weight.detach().abs().sum()) > 0 for conv in convs)
     s2 = torch.rand(1, 3, 32, 24)  # styles of at most style_size: not resized
@@ -342,5 +344,5 @@ def test_light_skip_branches_are_gated_by_alpha(tmp_path, photo_folder, styles):
             assert torch.allclose(whole, tiled, atol=1e-4), alpha
         one_style = AdaINStyleNet.from_light(net, s)  # train-fast --base: the alpha-1 path, style skips included
         assert one_style.architecture() == {"arch": "AdaINStyleNet", "widths": [4, 8, 8, 16], "style_skips": True,
-                                            "blocks": 2}
+                                            "blocks": 2, "decoder_widths": list(wide)}
         assert torch.allclose(one_style(c), want[1.0], atol=1e-5)

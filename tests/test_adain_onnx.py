@@ -24,8 +24,9 @@ pytest.importorskip("onnx")
 
 
 def save_light(path, seed=0, skips=False):
-    # seeded: skip branches and residual blocks not zero
-    net = init_seeded(LightAdaIN((4, 8, 8, 16), skips=skips, style_skips=skips, blocks=2 if skips else 0), seed)
+    # seeded: skip branches and residual blocks not zero; with them a decoder not the encoder's mirror
+    net = init_seeded(LightAdaIN((4, 8, 8, 16), skips=skips, style_skips=skips, blocks=2 if skips else 0,
+                                 decoder_widths=(8, 12, 6, 10, 4, 6) if skips else None), seed)
     save_checkpoint(path, {f"model.{k}": v for k, v in net.state_dict().items()},
                     {"engine": "adain", "architecture": net.architecture(), "step": 0})
     return path
@@ -40,7 +41,7 @@ def light(tmp_path):
 
 @pytest.mark.parametrize("skips", [False, True])
 def test_twin_gives_the_torch_engines_picture(light, photo, painting, skips):
-    if skips:  # a model with both sets of skip branches and residual blocks
+    if skips:  # a model with both sets of skip branches, residual blocks and its own decoder widths
         export_adain(str(save_light(light, skips=True)))
     assert twin_path(light).is_file() and style_twin_path(twin_path(light)).is_file()
     for alpha in (1.0, 0.4, 0.0):

@@ -64,6 +64,9 @@ class AdaINTrainConfig:
     style_skips: bool = option(False, "For --arch light: skip branches carrying each encoder level after AdaIN "
                                       "with the style's statistics at that level, weighted by alpha.")
     blocks: int = option(0, "For --arch light: residual blocks in the decoder at 1/8 resolution (0-16).")
+    decoder_widths: tuple[int, ...] = option((), "For --arch light: channels of the decoder's six convolutions "
+                                                 "before the last, 1/8 resolution first (default: the encoder's, "
+                                                 "mirrored).")
     # Distillation, reconstruction and embedding terms are each relative (L1 on [0, 1] pixels; the
     # embedding MSE divided by its target's mean square), so weights near 1 balance them.
     distill_weight: float = option(1.0, "For --arch light: weight of the L1 distance to the teacher's stylisation "
@@ -87,6 +90,8 @@ class AdaINTrainConfig:
             raise NSTError(f"blocks must be in 0..16, not {self.blocks}")
         if len(self.widths) != 4 or any(not 1 <= w <= 1024 for w in self.widths):
             raise NSTError(f"widths must be four channel counts in 1..1024, not {self.widths}")
+        if self.decoder_widths and (len(self.decoder_widths) != 6 or any(not 1 <= w <= 1024 for w in self.decoder_widths)):
+            raise NSTError(f"decoder widths must be six channel counts in 1..1024, not {self.decoder_widths}")
 
     def to_dict(self) -> dict:
         return to_dict(self)

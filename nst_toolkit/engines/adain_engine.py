@@ -118,7 +118,8 @@ class LightAdaINTask(TrainingTask):
         weights = self.teacher_meta.get("encoder", {}).get("weights", "bundled")
         self.vgg = VGGFeatures(STYLE_LAYERS if cfg.perceptual_weight else [ENCODER_LAYER], weights).to(device)
         self.model = init_seeded(LightAdaIN(tuple(cfg.widths), skips=cfg.skips, style_skips=cfg.style_skips,
-                                                          blocks=cfg.blocks), cfg.seed).to(device)
+                                            blocks=cfg.blocks, decoder_widths=cfg.decoder_widths or None),
+                                 cfg.seed).to(device)
 
     def loss_fn(self, net: nn.Module, step: int) -> Mapping[str, Tensor]:
         cfg = self.cfg
@@ -182,7 +183,8 @@ def load_adain(path: str | Path) -> tuple[AdaINDecoder | LightAdaIN, dict[str, A
     if isinstance(spec, dict) and spec.get("arch") == "LightAdaIN":
         return load_model(path, ENGINE, "LightAdaIN",
                           lambda a: LightAdaIN(tuple(int(w) for w in a["widths"]), skips=a.get("skips") is True,
-                                               style_skips=a.get("style_skips") is True, blocks=int(a.get("blocks", 0))))
+                                               style_skips=a.get("style_skips") is True, blocks=int(a.get("blocks", 0)),
+                                               decoder_widths=a.get("decoder_widths")))
     return load_decoder(path)
 
 

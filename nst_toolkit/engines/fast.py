@@ -410,7 +410,7 @@ def load_fast_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     if arch == "AdaINStyleNet":
         return load_model(path, ENGINE, arch,
                           lambda a: AdaINStyleNet(tuple(int(w) for w in a["widths"]), a.get("style_skips") is True,
-                                                   int(a.get("blocks", 0))))
+                                                   int(a.get("blocks", 0)), a.get("decoder_widths")))
     return load_transformer(path)
 
 
