@@ -10,6 +10,8 @@
 # The training state of the last sitting is kept in git as train/state/adain_light.safetensors (the
 # run folder is not tracked): --resume on a fresh checkout starts from it. Copy the new state back
 # there at the end of a sitting: cp models/adain/light.run/checkpoint.safetensors train/state/adain_light.safetensors
+# Experiment states beside it (models/README.md, sessions 10-11): adain_light_blocks (--blocks 4) and adain_light_wide
+# (--blocks 4 --decoder-widths 64,128,64,32,16,16); copy one to X.run/checkpoint.safetensors and add -o X.safetensors.
 set -euo pipefail
 DATA=${DATA:-.data}
 RUN=models/adain/light.run
