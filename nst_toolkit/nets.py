@@ -362,6 +362,13 @@ class _GrownResidual(nn.Module):
         return x + self.body(x)
 
 
+def light_fields(spec: dict) -> dict:
+    """The optional fields of a LightAdaIN or AdaINStyleNet architecture (a validated checkpoint's) as keyword
+    arguments of their constructors; the reconstruction ``skips`` only LightAdaIN has."""
+    return {"style_skips": spec.get("style_skips") is True, "blocks": int(spec.get("blocks", 0)),
+            "decoder_widths": spec.get("decoder_widths")}
+
+
 def mirrored_decoder_widths(widths: Sequence[int]) -> tuple[int, ...]:
     """The light decoder's default widths: the encoder's, mirrored (see :class:`LightDecoder`)."""
     c1, c2, c3, _ = widths
@@ -522,14 +529,7 @@ class AdaINStyleNet(nn.Module):
         return pairs if self.adain.has_style_skips else pairs[-1]
 
     def architecture(self) -> dict:
-        spec = {"arch": "AdaINStyleNet", "widths": list(self.widths)}
-        if self.adain.has_style_skips:
-            spec["style_skips"] = True
-        if self.adain.blocks:
-            spec["blocks"] = self.adain.blocks
-        if self.adain.decoder_widths != mirrored_decoder_widths(self.widths):
-            spec["decoder_widths"] = list(self.adain.decoder_widths)
-        return spec
+        return {**self.adain.architecture(), "arch": "AdaINStyleNet"}  # its light model has no reconstruction skips
 
     def forward(self, x: Tensor) -> Tensor:
         return self.adain.transfer(x, self._pairs(), 1.0)

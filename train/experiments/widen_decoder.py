@@ -29,7 +29,8 @@ names = [n for n, _ in net.named_parameters()]
 assert names == [n for n, _ in old.named_parameters()]
 
 
-def padded(t: torch.Tensor, shape: torch.Size, fill: torch.Tensor) -> torch.Tensor:
+def padded(t: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
+    """``fill`` (the new shape) with ``t`` in its leading corner."""
     out = fill.detach().clone()
     out[tuple(slice(0, s) for s in t.shape)] = t
     return out
@@ -46,9 +47,9 @@ for i, (n, p) in enumerate(net.named_parameters()):
         fill[: t.shape[0], t.shape[1]:] = 0
     if ".skips." in n or ".style_skips." in n:  # the skip branches start at zero in every channel
         fill.zero_()
-    tensors[f"model.{n}"] = padded(t, p.shape, fill)
+    tensors[f"model.{n}"] = padded(t, fill)
     for k in ("exp_avg", "exp_avg_sq"):
-        tensors[f"optim.{i}.{k}"] = padded(tensors[f"optim.{i}.{k}"], p.shape, torch.zeros_like(p))
+        tensors[f"optim.{i}.{k}"] = padded(tensors[f"optim.{i}.{k}"], torch.zeros_like(p))
 meta["architecture"] = net.architecture()
 meta["training"] = {**meta["training"], "decoder_widths": list(wide)}
 save_checkpoint(dst, tensors, meta)
