@@ -397,6 +397,11 @@ class LightAdaIN(nn.Module):
         self.encoder = LightEncoder(self.widths, 512 if embed else None)
         self.decoder = LightDecoder(self.widths, skips, style_skips, blocks, self.decoder_widths)
 
+    @classmethod
+    def from_architecture(cls, spec: dict) -> "LightAdaIN":
+        """The net a (validated) ``architecture`` entry describes: the inverse of :meth:`architecture`."""
+        return cls(tuple(int(w) for w in spec["widths"]), skips=spec.get("skips") is True, **light_fields(spec))
+
     @property
     def has_skips(self) -> bool:
         return self.decoder.skips is not None

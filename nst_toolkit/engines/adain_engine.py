@@ -17,7 +17,7 @@ from ..errors import NSTError
 from ..images import resize_longest
 from ..io import sha256_file
 from ..memory import choose_tile
-from ..nets import AdaINDecoder, LightAdaIN, init_seeded, light_fields
+from ..nets import AdaINDecoder, LightAdaIN, init_seeded
 from ..optimize import Step
 from ..styles import StyleSet, StylesLike, as_style_set, blend_weights, check_image_tensor, prepare_mask
 from ..tiling import check_finite_output, pad_to_multiple, run_padded, run_tiled
@@ -181,9 +181,7 @@ def load_adain(path: str | Path) -> tuple[AdaINDecoder | LightAdaIN, dict[str, A
 
     spec = read_metadata(path).get("architecture")
     if isinstance(spec, dict) and spec.get("arch") == "LightAdaIN":
-        return load_model(path, ENGINE, "LightAdaIN",
-                          lambda a: LightAdaIN(tuple(int(w) for w in a["widths"]), skips=a.get("skips") is True,
-                                               **light_fields(a)))
+        return load_model(path, ENGINE, "LightAdaIN", LightAdaIN.from_architecture)
     return load_decoder(path)
 
 

@@ -19,7 +19,7 @@ tensors, meta = load_checkpoint(src, "adain")
 arch = meta["architecture"]
 blocks = int(sys.argv[3]) if len(sys.argv) > 3 else arch.get("blocks", 0)
 assert arch["arch"] == "LightAdaIN" and blocks >= arch.get("blocks", 0)
-net = LightAdaIN(tuple(arch["widths"]), skips=True, style_skips=arch.get("style_skips", False), blocks=blocks)
+net = LightAdaIN.from_architecture({**arch, "skips": True, "blocks": blocks})
 names = [n for n, _ in net.named_parameters()]
 old = [n for n in names if f"model.{n}" in tensors]
 new = [n for n in names if n not in old]

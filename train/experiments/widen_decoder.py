@@ -18,13 +18,11 @@ src, dst, spec = sys.argv[1], sys.argv[2], sys.argv[3]
 tensors, meta = load_checkpoint(src, "adain")
 arch = meta["architecture"]
 assert arch["arch"] == "LightAdaIN"
-old = LightAdaIN(tuple(arch["widths"]), skips=arch.get("skips", False), style_skips=arch.get("style_skips", False),
-                 blocks=arch.get("blocks", 0), decoder_widths=arch.get("decoder_widths"))
+old = LightAdaIN.from_architecture(arch)
 wide = tuple(int(w) for w in spec.split(","))
 assert len(wide) == 6 and all(w >= o for w, o in zip(wide, old.decoder_widths)), (wide, old.decoder_widths)
 torch.manual_seed(0)
-net = LightAdaIN(old.widths, skips=old.has_skips, style_skips=old.has_style_skips, blocks=old.blocks,
-                 decoder_widths=wide)
+net = LightAdaIN.from_architecture({**arch, "decoder_widths": list(wide)})
 names = [n for n, _ in net.named_parameters()]
 assert names == [n for n, _ in old.named_parameters()]
 
