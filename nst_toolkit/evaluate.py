@@ -60,13 +60,21 @@ class Evaluator:
             out["content_distance"] = float(F.mse_loss(fx[CONTENT_LAYER], fc) / fc.square().mean().clamp_min(1e-12))
             out["ssim"] = ssim(colour.rgb_to_ycbcr(stylized)[:, :1], colour.rgb_to_ycbcr(content)[:, :1])
         if style is not None:
-            fs = self.vgg(style, STYLE_LAYERS)
-            d = []
-            for k in STYLE_LAYERS:
-                gs = losses.gram_matrix(fs[k])
-                d.append(float(F.mse_loss(losses.gram_matrix(fx[k]), gs) / gs.square().mean().clamp_min(1e-12)))
-            out["style_distance"] = sum(d) / len(d)
+            d = self.layer_style_distances(fx, style)
+            out["style_distance"] = sum(d.values()) / len(d)
         return out
+
+    @torch.no_grad()
+    def layer_style_distances(self, stylized: Tensor | dict[str, Tensor], style: Tensor) -> dict[str, float]:
+        """The style distance's terms, one per layer of :data:`STYLE_LAYERS` (``stylized``: an image, or its
+        features at those layers)."""
+        fx = stylized if isinstance(stylized, dict) else self.vgg(stylized, STYLE_LAYERS)
+        fs = self.vgg(style, STYLE_LAYERS)
+        d = {}
+        for k in STYLE_LAYERS:
+            gs = losses.gram_matrix(fs[k])
+            d[k] = float(F.mse_loss(losses.gram_matrix(fx[k]), gs) / gs.square().mean().clamp_min(1e-12))
+        return d
 
 
 def match_content(stylized: Path, candidates: list[Path]) -> Path | None:

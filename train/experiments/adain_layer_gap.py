@@ -8,8 +8,6 @@ One thread; about a minute per model.
 import statistics, sys
 from pathlib import Path
 import torch
-import torch.nn.functional as F
-from nst_toolkit import losses
 from nst_toolkit.engines.adain import AdaINConfig
 from nst_toolkit.engines.adain_engine import AdaINEngine
 from nst_toolkit.evaluate import Evaluator, STYLE_LAYERS
@@ -24,15 +22,6 @@ for m in sys.argv[1:]:
     for s in styles:
         st = load_image(s, 512)
         with torch.no_grad():
-            fs = ev.vgg(st, STYLE_LAYERS)
-            rows = []
-            for c in contents:
-                y = e.stylize(c, st)
-                fx = ev.vgg(y, STYLE_LAYERS)
-                d = []
-                for k in STYLE_LAYERS:
-                    gs = losses.gram_matrix(fs[k])
-                    d.append(float(F.mse_loss(losses.gram_matrix(fx[k]), gs) / gs.square().mean()))
-                rows.append(d)
-        med = [statistics.median(r[i] for r in rows) for i in range(len(STYLE_LAYERS))]
-        print(m[-24:] if m != "default" else "VGG-19", s.stem[:8], " ".join(f"{k}={v:.3f}" for k, v in zip(STYLE_LAYERS, med)), flush=True)
+            rows = [ev.layer_style_distances(e.stylize(c, st), st) for c in contents]
+        med = {k: statistics.median(r[k] for r in rows) for k in STYLE_LAYERS}
+        print(m[-24:] if m != "default" else "VGG-19", s.stem[:8], " ".join(f"{k}={v:.3f}" for k, v in med.items()), flush=True)
