@@ -250,6 +250,32 @@ def test_light_distillation_adds_the_papers_loss_when_asked(photo_folder, styles
         replace(cfg, perceptual_weight=-1.0).validate()
 
 
+def test_style_layers_choose_the_style_terms_layers(vgg, photo_folder, styles):
+    from nst_toolkit.engines.adain_engine import LightAdaINTask, style_term
+
+    torch.manual_seed(0)
+    y, s = torch.rand(2, 3, 48, 48), torch.rand(2, 3, 48, 48)
+    fy, fs = vgg(y), vgg(s)
+    five = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    deep = float(style_term(fy, fs, ("relu5_1",)))
+    assert deep > 0
+    assert float(style_term(fy, fs, five)) == pytest.approx((4 * float(style_term(fy, fs)) + deep) / 5, rel=1e-5)
+    # the light task computes the layers it is given, through the same VGG-19 pass
+    cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), size=32, batch_size=2, perceptual_weight=1.0)
+    paper = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
+    task = LightAdaINTask(replace(cfg, style_layers=five), paper.content, paper.style, torch.device("cpu"))
+    task.model.load_state_dict(paper.model.state_dict())
+    assert "relu5_1" in task.layers and "relu5_1" not in paper.layers
+    with torch.no_grad():
+        a, b = paper.loss_fn(paper.model, 0), task.loss_fn(task.model, 0)
+    assert float(a["content"]) == pytest.approx(float(b["content"]), rel=1e-5)
+    assert float(a["style"]) != pytest.approx(float(b["style"]), rel=1e-3)
+    with pytest.raises(NSTError, match="unknown VGG-19 layer"):
+        LightAdaINTask(replace(cfg, style_layers=("relu9_1",)), paper.content, paper.style, torch.device("cpu"))
+    with pytest.raises(NSTError, match="style-layers"):
+        replace(cfg, style_layers=()).validate()
+
+
 def test_light_distillation_without_the_teachers_pictures(photo_folder, styles):
     from nst_toolkit.engines.adain_engine import LightAdaINTask
 

@@ -45,6 +45,10 @@ class AdaINTrainConfig:
     # Losses are relative to their targets' mean square (as in the other engines), so this is not
     # the paper's λ = 10 but plays its role.
     style_weight: float = option(10.0, "Weight of the style (mean/std) loss.")
+    # Issue #12, session 13: the light model's largest style gap to the VGG-19 model was at relu5_1,
+    # which the paper's loss never sees.
+    style_layers: tuple[str, ...] = option(STYLE_LAYERS, "Comma-separated VGG-19 layers of the style (mean/std) "
+                                                         "loss (the paper's: relu1_1 ... relu4_1).")
     pixel_weight: float = option(1.0, "Weight of the pixel loss during the warm-up.")
     max_grad_norm: float | None = option(None, "Clip the gradient norm to this (0 or unset: off).")  # paper: none
     seed: int = option(0, "Seed of the initial weights and the crops.")
@@ -86,6 +90,8 @@ class AdaINTrainConfig:
                            reconstruct_weight=self.reconstruct_weight, embed_weight=self.embed_weight,
                            distill_weight=self.distill_weight, perceptual_weight=self.perceptual_weight)
         check_choice("arch", self.arch, ARCHS)
+        if not self.style_layers:
+            raise NSTError("style-layers must name at least one VGG-19 layer")
         if not 0 <= self.blocks <= 16:
             raise NSTError(f"blocks must be in 0..16, not {self.blocks}")
         if len(self.widths) != 4 or any(not 1 <= w <= 1024 for w in self.widths):

@@ -22,7 +22,7 @@ from ..optimize import Step
 from ..styles import StyleSet, StylesLike, as_style_set, blend_weights, check_image_tensor, prepare_mask
 from ..tiling import check_finite_output, pad_to_multiple, run_padded, run_tiled
 from ..training import TrainingTask, distilled_from
-from ..vgg import VGGFeatures, shared_or_new
+from ..vgg import VGGFeatures, shared_or_new, validate_layers
 from .adain import (BYTES_PER_PIXEL, EMBED_SCALE, ENCODER_LAYER, ENGINE, MULTIPLE, STYLE_LAYERS, TILE_HALO,
                     AdaINConfig, AdaINTrainConfig)
 from .base import EngineBase, require_styles, target_scale
@@ -39,10 +39,17 @@ def content_term(features: Mapping[str, Tensor], target: Tensor) -> Tensor:
     return losses.content_loss(features[ENCODER_LAYER], target) / target_scale(target)
 
 
-def style_term(features: Mapping[str, Tensor], style: Mapping[str, Tensor]) -> Tensor:
-    """The paper's style loss: mean and std of relu1_1 … relu4_1 against the style's, each relative, averaged."""
+def style_term(features: Mapping[str, Tensor], style: Mapping[str, Tensor],
+               layers: Sequence[str] = STYLE_LAYERS) -> Tensor:
+    """The paper's style loss: mean and std at ``layers`` (the paper's: relu1_1 … relu4_1) against the
+    style's, each relative, averaged."""
     return sum(losses.mean_std_loss(features[k], style[k]) / target_scale(losses.mean_std(style[k])[1])
-               for k in STYLE_LAYERS) / len(STYLE_LAYERS)
+               for k in layers) / len(layers)
+
+
+def loss_layers(cfg: AdaINTrainConfig) -> list[str]:
+    """The VGG-19 layers a training step needs: relu4_1 (AdaIN and the content loss) and the style loss's."""
+    return validate_layers(dict.fromkeys((ENCODER_LAYER,) + tuple(cfg.style_layers)))
 
 
 class AdaINTask(TrainingTask):
@@ -53,7 +60,8 @@ class AdaINTask(TrainingTask):
         cfg.validate()
         self.cfg, self.content, self.style, self.device = cfg, content, style, device
         self.model = init_seeded(AdaINDecoder(), cfg.seed).to(device)
-        self.vgg = (vgg or VGGFeatures(STYLE_LAYERS, cfg.vgg_weights)).to(device)
+        self.layers = loss_layers(cfg)
+        self.vgg = (vgg or VGGFeatures(self.layers, cfg.vgg_weights)).to(device)
 
     def loss_fn(self, net: nn.Module, step: int) -> Mapping[str, Tensor]:
         cfg = self.cfg
@@ -65,15 +73,15 @@ class AdaINTask(TrainingTask):
                 t, fs = fc, None
             else:
                 s = self.style.batch(cfg.batch_size, cfg.seed + 1, step).to(self.device)
-                fs = self.vgg(s, STYLE_LAYERS)
+                fs = self.vgg(s, self.layers)
                 t = losses.adain(fc, *losses.mean_std(fs[ENCODER_LAYER]))
         g = net(t)
-        fg = self.vgg(g, STYLE_LAYERS)
+        fg = self.vgg(g, self.layers)
         terms = {"content": content_term(fg, t)}
         if warm:
             terms["pixel"] = cfg.pixel_weight * F.mse_loss(g, c) / target_scale(c)
         else:
-            terms["style"] = cfg.style_weight * style_term(fg, fs)
+            terms["style"] = cfg.style_weight * style_term(fg, fs, cfg.style_layers)
         return terms
 
     def metadata(self, step: int) -> dict[str, Any]:
@@ -100,8 +108,8 @@ class LightAdaINTask(TrainingTask):
     * ``embed``: the student's features through a 1×1 convolution against VGG-19 relu4_1
       (Wang et al. 2020's linear embedding), so its feature statistics carry what VGG's do;
     * ``content`` and ``style`` (when ``perceptual_weight`` > 0): the paper's losses through VGG-19
-      on the student's stylisation — relu4_1 against the teacher's AdaIN target, mean and std of
-      relu1_1 … relu4_1 against the style's.
+      on the student's stylisation — relu4_1 against the teacher's AdaIN target, mean and std at
+      ``style_layers`` (the paper's relu1_1 … relu4_1) against the style's.
     """
 
     engine = ENGINE
@@ -116,7 +124,8 @@ class LightAdaINTask(TrainingTask):
         self.teacher = teacher.to(device).eval().requires_grad_(False)
         self.teacher_sha256 = sha256_file(teacher_path)
         weights = self.teacher_meta.get("encoder", {}).get("weights", "bundled")
-        self.vgg = VGGFeatures(STYLE_LAYERS if cfg.perceptual_weight else [ENCODER_LAYER], weights).to(device)
+        self.layers = loss_layers(cfg) if cfg.perceptual_weight else [ENCODER_LAYER]
+        self.vgg = VGGFeatures(self.layers, weights).to(device)
         self.model = init_seeded(LightAdaIN(tuple(cfg.widths), skips=cfg.skips, style_skips=cfg.style_skips,
                                             blocks=cfg.blocks, decoder_widths=cfg.decoder_widths or None),
                                  cfg.seed).to(device)
@@ -128,7 +137,7 @@ class LightAdaINTask(TrainingTask):
         perceptual = cfg.perceptual_weight > 0
         with torch.no_grad():
             fc_t = self.vgg(c, [ENCODER_LAYER])[ENCODER_LAYER]
-            fs = self.vgg(s, STYLE_LAYERS if perceptual else [ENCODER_LAYER])
+            fs = self.vgg(s, self.layers)
             t = losses.adain(fc_t, *losses.mean_std(fs[ENCODER_LAYER]))
             target = self.teacher(t).clamp(0, 1) if cfg.distill_weight else None
         y, rec, fc = net(c, s)
@@ -142,9 +151,9 @@ class LightAdaINTask(TrainingTask):
         if target is not None:
             terms = {"distill": cfg.distill_weight * (y - target).abs().mean(), **terms}
         if perceptual:
-            fy = self.vgg(y, STYLE_LAYERS)
+            fy = self.vgg(y, self.layers)
             terms["content"] = cfg.perceptual_weight * content_term(fy, t)
-            terms["style"] = cfg.perceptual_weight * cfg.style_weight * style_term(fy, fs)
+            terms["style"] = cfg.perceptual_weight * cfg.style_weight * style_term(fy, fs, cfg.style_layers)
         return terms
 
     def metadata(self, step: int) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""Widen a light AdaIN training checkpoint's decoder (issue #12, session 11), so
-`--resume --decoder-widths W1,...,W6` continues it with more channels where the texture is made.
+"""Widen a light AdaIN training checkpoint's decoder (issue #12, session 11) — and, given encoder widths,
+its encoder (session 13) — so `--resume --decoder-widths W1,...,W6 [--widths C1,C2,C3,C4]` continues it with
+more channels.
 
-    python train/experiments/widen_decoder.py IN.safetensors OUT.safetensors W1,W2,W3,W4,W5,W6
+    python train/experiments/widen_decoder.py IN.safetensors OUT.safetensors W1,W2,W3,W4,W5,W6 [C1,C2,C3,C4]
 
 Function-preserving growth: every old weight keeps its value; a widened convolution's new output channels
 get the constructor's random weights (so they compute something from the start), and every weight *from*
@@ -15,14 +16,17 @@ from nst_toolkit.checkpoints import load_checkpoint, save_checkpoint
 from nst_toolkit.nets import LightAdaIN
 
 src, dst, spec = sys.argv[1], sys.argv[2], sys.argv[3]
+enc_spec = sys.argv[4] if len(sys.argv) > 4 else None
 tensors, meta = load_checkpoint(src, "adain")
 arch = meta["architecture"]
 assert arch["arch"] == "LightAdaIN"
 old = LightAdaIN.from_architecture(arch)
 wide = tuple(int(w) for w in spec.split(","))
 assert len(wide) == 6 and all(w >= o for w, o in zip(wide, old.decoder_widths)), (wide, old.decoder_widths)
+enc = tuple(int(w) for w in enc_spec.split(",")) if enc_spec else old.widths
+assert len(enc) == 4 and all(w >= o for w, o in zip(enc, old.widths)), (enc, old.widths)
 torch.manual_seed(0)
-net = LightAdaIN.from_architecture({**arch, "decoder_widths": list(wide)})
+net = LightAdaIN.from_architecture({**arch, "widths": list(enc), "decoder_widths": list(wide)})
 names = [n for n, _ in net.named_parameters()]
 assert names == [n for n, _ in old.named_parameters()]
 
@@ -49,6 +53,7 @@ for i, (n, p) in enumerate(net.named_parameters()):
     for k in ("exp_avg", "exp_avg_sq"):
         tensors[f"optim.{i}.{k}"] = padded(tensors[f"optim.{i}.{k}"], torch.zeros_like(p))
 meta["architecture"] = net.architecture()
-meta["training"] = {**meta["training"], "decoder_widths": list(wide)}
+meta["training"] = {**meta["training"], "widths": list(enc), "decoder_widths": list(wide)}
 save_checkpoint(dst, tensors, meta)
-print(f"{dst}: {grown} tensors widened at step {meta['step']}, decoder widths {old.decoder_widths} -> {wide}")
+print(f"{dst}: {grown} tensors widened at step {meta['step']}, decoder widths {old.decoder_widths} -> {wide}, "
+      f"encoder widths {old.widths} -> {enc}")
