@@ -9,13 +9,11 @@ Summertime, 0.257 / 0.931 Great Wave, 0.239 / 1.090 Café Terrace). One thread.
 import argparse, statistics, tempfile
 from pathlib import Path
 import torch
+from heldout import load_content, load_painting, model_file, paintings, photos
 from nst_toolkit import colour
-from nst_toolkit.checkpoints import read_metadata
 from nst_toolkit.engines.adain import AdaINConfig
 from nst_toolkit.engines.adain_engine import AdaINEngine
 from nst_toolkit.evaluate import Evaluator, ssim
-from nst_toolkit.images import load_image
-from nst_toolkit.training import finalize
 
 torch.set_num_threads(1)
 ap = argparse.ArgumentParser()
@@ -24,25 +22,21 @@ ap.add_argument("--photos", type=int, default=7)
 ap.add_argument("--vgg", action="store_true")
 ap.add_argument("--transfer", default="adain", help="adain | efdm (the feature transfer of the stylisations)")
 args = ap.parse_args()
-photos = sorted(Path(".data/heldout").glob("*.jpg"))[: args.photos]
-styles = sorted(Path(".data/style_heldout").glob("*.jpg"))
 ev = Evaluator()
 tmp = Path(tempfile.mkdtemp())
-contents = {p: (lambda c: c[..., : c.shape[-2] // 8 * 8, : c.shape[-1] // 8 * 8])(load_image(p, 512)) for p in photos}
-paintings = {s: load_image(s, 512) for s in styles}
+contents = {p: load_content(p) for p in photos(args.photos)}
+styles = {s: load_painting(s) for s in paintings()}
 todo = (["default"] if args.vgg else []) + args.models
-for i, m in enumerate(todo):
-    path = m
-    if m != "default" and "optimizer" in read_metadata(m):
-        path = str(finalize(m, tmp / f"m{i}.safetensors", "adain"))
-    line = [Path(m).parent.name + "/" + Path(m).name if m != "default" else "VGG-19"]
+for m in todo:
+    path = model_file(m, tmp)
+    line = [Path(m).parent.name + "/" + Path(m).name if Path(m).is_file() else "VGG-19" if m == "default" else m]
     with torch.inference_mode():
         if m != "default":
             e0 = AdaINEngine(AdaINConfig(model=path, alpha=0.0))
             ss = [ssim(colour.rgb_to_ycbcr(e0.stylize(c, c))[:, :1], colour.rgb_to_ycbcr(c)[:, :1]) for c in contents.values()]
             line.append("alpha-0 SSIM %.3f" % statistics.median(ss))
         e = AdaINEngine(AdaINConfig(model=path, transfer=args.transfer))
-        for s, st in paintings.items():
+        for s, st in styles.items():
             r = [ev(e.stylize(c, st), c, st) for c in contents.values()]
             line.append("%s %.3f / %.3f" % (s.stem[:8], statistics.median(x["style_distance"] for x in r),
                                             statistics.median(x["content_distance"] for x in r)))

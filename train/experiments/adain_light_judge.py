@@ -10,27 +10,26 @@ from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2].parent / "shared" / "tools"))
 from judge import Judge  # noqa: E402
+from heldout import load_content, load_painting, model_file, paintings, photos  # noqa: E402
 from nst_toolkit.engines.adain import AdaINConfig  # noqa: E402
 from nst_toolkit.engines.adain_engine import AdaINEngine  # noqa: E402
-from nst_toolkit.images import load_image, save_image  # noqa: E402
+from nst_toolkit.images import save_image  # noqa: E402
 
 torch.set_num_threads(1)
 out = Path(sys.argv[1])
-photos = sorted(Path(".data/heldout").glob("*.jpg"))
-styles = sorted(Path(".data/style_heldout").glob("*.jpg"))
 judge = Judge()
 for model in sys.argv[2:]:
-    eng = AdaINEngine(AdaINConfig(model=model))
-    d = out / Path(model).stem
+    eng = AdaINEngine(AdaINConfig(model=model_file(model, out)))
+    d = out / (Path(model).parent.name + "_" + Path(model).stem if model != "default" else "default")
     d.mkdir(parents=True, exist_ok=True)
     row = [model]
-    for s in styles:
-        st = load_image(s, 512)
+    for s in paintings():
+        st = load_painting(s)
         scores = []
-        for p in photos:
+        for p in photos():
             f = d / f"{p.stem}_{s.stem}.png"
             with torch.inference_mode():
-                save_image(eng.stylize(load_image(p, 512), st), f)
+                save_image(eng.stylize(load_content(p), st), f)
             scores.append(judge.score(f, p, s))
         row.append("%s %.3f / %.3f" % (s.stem[:8], statistics.median(x["style_log10"] for x in scores),
                                        statistics.median(x["lpips_content"] for x in scores)))
