@@ -512,6 +512,11 @@ class AdaINStyleNet(nn.Module):
             self.level_std = nn.ParameterList([nn.Parameter(torch.ones(1, c, 1, 1)) for c in self.widths[:3]])
 
     @classmethod
+    def from_architecture(cls, spec: dict) -> "AdaINStyleNet":
+        """The net a (validated) ``architecture`` entry describes: the inverse of :meth:`architecture`."""
+        return cls(tuple(int(w) for w in spec["widths"]), **light_fields(spec))
+
+    @classmethod
     def from_light(cls, light: LightAdaIN, style: Tensor) -> "AdaINStyleNet":
         """The light model's encoder and decoder with ``style``'s statistics (an image N×3×H×W in [0, 1])."""
         net = cls(light.widths, light.has_style_skips, light.blocks, light.decoder_widths)

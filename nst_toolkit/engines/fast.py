@@ -16,7 +16,7 @@ from ..errors import NSTError
 from ..images import resize_longest
 from ..io import sha256_file
 from ..memory import choose_tile
-from ..nets import AdaINDecoder, AdaINStyleNet, LightAdaIN, StyledAdaINDecoder, TransformerNet, init_seeded, light_fields, slim_transformer
+from ..nets import AdaINDecoder, AdaINStyleNet, LightAdaIN, StyledAdaINDecoder, TransformerNet, init_seeded, slim_transformer
 from ..optimize import Step
 from ..options import check_choice, check_colour_mode, check_non_negative, check_positive, colour_option, option, to_dict
 from ..styles import StyleSet, StylesLike, check_image_tensor
@@ -408,8 +408,7 @@ def load_fast_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     if arch == "StyledAdaINDecoder":
         return load_model(path, ENGINE, arch, lambda a: StyledAdaINDecoder(float(a["feature_scale"])))
     if arch == "AdaINStyleNet":
-        return load_model(path, ENGINE, arch,
-                          lambda a: AdaINStyleNet(tuple(int(w) for w in a["widths"]), **light_fields(a)))
+        return load_model(path, ENGINE, arch, AdaINStyleNet.from_architecture)
     return load_transformer(path)
 
 
