@@ -272,6 +272,9 @@ def test_style_layers_choose_the_style_terms_layers(vgg, photo_folder, styles):
     assert float(a["style"]) != pytest.approx(float(b["style"]), rel=1e-3)
     with pytest.raises(NSTError, match="unknown VGG-19 layer"):
         LightAdaINTask(replace(cfg, style_layers=("relu9_1",)), paper.content, paper.style, torch.device("cpu"))
+    with pytest.raises(NSTError, match="unknown VGG-19 layer"):  # also when the perceptual loss is off
+        LightAdaINTask(replace(cfg, style_layers=("relu9_1",), perceptual_weight=0.0), paper.content, paper.style,
+                       torch.device("cpu"))
     with pytest.raises(NSTError, match="style-layers"):
         replace(cfg, style_layers=()).validate()
 

@@ -124,7 +124,8 @@ class LightAdaINTask(TrainingTask):
         self.teacher = teacher.to(device).eval().requires_grad_(False)
         self.teacher_sha256 = sha256_file(teacher_path)
         weights = self.teacher_meta.get("encoder", {}).get("weights", "bundled")
-        self.layers = loss_layers(cfg) if cfg.perceptual_weight else [ENCODER_LAYER]
+        layers = loss_layers(cfg)  # checked even when unused: a misspelt --style-layers is an error, not a no-op
+        self.layers = layers if cfg.perceptual_weight else [ENCODER_LAYER]
         self.vgg = VGGFeatures(self.layers, weights).to(device)
         self.model = init_seeded(LightAdaIN(tuple(cfg.widths), skips=cfg.skips, style_skips=cfg.style_skips,
                                             blocks=cfg.blocks, decoder_widths=cfg.decoder_widths or None),

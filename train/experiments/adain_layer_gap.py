@@ -8,7 +8,7 @@ One thread; about a minute per model.
 import statistics, sys, tempfile
 from pathlib import Path
 import torch
-from heldout import load_content, load_painting, model_file, paintings, photos
+from heldout import label, load_content, load_painting, model_file, paintings, photos
 from nst_toolkit.engines.adain import AdaINConfig
 from nst_toolkit.engines.adain_engine import AdaINEngine
 from nst_toolkit.evaluate import Evaluator, STYLE_LAYERS
@@ -23,4 +23,4 @@ for m in sys.argv[1:]:
         with torch.no_grad():
             rows = [ev.layer_style_distances(e.stylize(c, st), st) for c in contents]
         med = {k: statistics.median(r[k] for r in rows) for k in STYLE_LAYERS}
-        print(m[-24:] if m != "default" else "VGG-19", s.stem[:8], " ".join(f"{k}={v:.3f}" for k, v in med.items()), flush=True)
+        print(label(m), s.stem[:8], " ".join(f"{k}={v:.3f}" for k, v in med.items()), flush=True)

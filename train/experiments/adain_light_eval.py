@@ -9,7 +9,7 @@ Summertime, 0.257 / 0.931 Great Wave, 0.239 / 1.090 Café Terrace). One thread.
 import argparse, statistics, tempfile
 from pathlib import Path
 import torch
-from heldout import load_content, load_painting, model_file, paintings, photos
+from heldout import label, load_content, load_painting, model_file, paintings, photos
 from nst_toolkit import colour
 from nst_toolkit.engines.adain import AdaINConfig
 from nst_toolkit.engines.adain_engine import AdaINEngine
@@ -29,7 +29,7 @@ styles = {s: load_painting(s) for s in paintings()}
 todo = (["default"] if args.vgg else []) + args.models
 for m in todo:
     path = model_file(m, tmp)
-    line = [Path(m).parent.name + "/" + Path(m).name if Path(m).is_file() else "VGG-19" if m == "default" else m]
+    line = [label(m)]
     with torch.inference_mode():
         if m != "default":
             e0 = AdaINEngine(AdaINConfig(model=path, alpha=0.0))

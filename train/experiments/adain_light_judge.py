@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2].parent / "shared" / "tools"))
 from judge import Judge  # noqa: E402
-from heldout import load_content, load_painting, model_file, paintings, photos  # noqa: E402
+from heldout import label, load_content, load_painting, model_file, paintings, photos  # noqa: E402
 from nst_toolkit.engines.adain import AdaINConfig  # noqa: E402
 from nst_toolkit.engines.adain_engine import AdaINEngine  # noqa: E402
 from nst_toolkit.images import save_image  # noqa: E402
@@ -20,7 +20,7 @@ out = Path(sys.argv[1])
 judge = Judge()
 for model in sys.argv[2:]:
     eng = AdaINEngine(AdaINConfig(model=model_file(model, out)))
-    d = out / (Path(model).parent.name + "_" + Path(model).stem if model != "default" else "default")
+    d = out / Path(label(model).replace("/", "_")).stem
     d.mkdir(parents=True, exist_ok=True)
     row = [model]
     for s in paintings():

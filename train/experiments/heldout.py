@@ -29,8 +29,16 @@ def load_painting(path: Path):
     return load_image(path, SIZE)
 
 
+def label(name: str) -> str:
+    """How the scripts name a model in their output: VGG-19 for the default, a shipped name as it is, a file as
+    folder/file (experiments' files share names: C/C.safetensors, R/R.safetensors)."""
+    if name == "default":
+        return "VGG-19"
+    return f"{Path(name).parent.name}/{Path(name).name}" if Path(name).is_file() else name
+
+
 def model_file(name: str, scratch: Path) -> str:
     """``name`` itself, or — for a training checkpoint (it holds the optimiser) — its model, written under ``scratch``."""
     if "optimizer" not in read_metadata(resolve_decoder(name)):
         return name
-    return str(finalize(name, scratch / (Path(name).parent.name + "_" + Path(name).name), "adain"))
+    return str(finalize(name, scratch / label(name).replace("/", "_"), "adain"))
