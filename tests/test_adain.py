@@ -279,6 +279,25 @@ def test_style_layers_choose_the_style_terms_layers(vgg, photo_folder, styles):
         replace(cfg, style_layers=()).validate()
 
 
+def test_gram_weight_adds_a_gram_term_and_leaves_the_others(photo_folder, styles):
+    from nst_toolkit.engines.adain_engine import LightAdaINTask, gram_term
+
+    cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), size=32, batch_size=2, perceptual_weight=2.0)
+    plain = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
+    task = LightAdaINTask(replace(cfg, gram_weight=3.0), plain.content, plain.style, torch.device("cpu"))
+    task.model.load_state_dict(plain.model.state_dict())
+    with torch.no_grad():
+        a, b = plain.loss_fn(plain.model, 0), task.loss_fn(task.model, 0)
+        c = task.content.batch(2, cfg.seed, 0)
+        s = task.style.batch(2, cfg.seed + 1, 0)
+        y = task.model(c, s)[0]
+        expected = 2.0 * 3.0 * gram_term(task.vgg(y, task.layers), task.vgg(s, task.layers), cfg.style_layers)
+    assert "gram" not in a and float(b["gram"]) == pytest.approx(float(expected), rel=1e-5) and float(b["gram"]) > 0
+    assert all(float(a[k]) == pytest.approx(float(b[k]), rel=1e-5) for k in a)
+    with pytest.raises(NSTError, match="gram-weight"):
+        replace(cfg, gram_weight=-1.0).validate()
+
+
 def test_light_distillation_without_the_teachers_pictures(photo_folder, styles):
     from nst_toolkit.engines.adain_engine import LightAdaINTask
 

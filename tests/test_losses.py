@@ -48,6 +48,19 @@ def test_gram_is_size_normalised():
     assert torch.allclose(losses.gram_matrix(f), losses.gram_matrix(big), atol=1e-6)
 
 
+def test_relative_gram_loss_is_per_image_and_scale_free():
+    f, s = torch.rand(2, 4, 5, 5), torch.rand(2, 4, 3, 3)
+    per = [((losses.gram_matrix(f[i:i + 1]) - losses.gram_matrix(s[i:i + 1])) ** 2).mean()
+           / (losses.gram_matrix(s[i:i + 1]) ** 2).mean() for i in range(2)]
+    assert torch.allclose(losses.relative_gram_loss(f, s), (per[0] + per[1]) / 2)
+    assert float(losses.relative_gram_loss(s, s)) == 0.0
+    assert torch.allclose(losses.relative_gram_loss(torch.zeros_like(f), s), torch.tensor(1.0))  # no texture: 1
+    # relative: scaling both the output's and the style's features does not change it
+    assert torch.allclose(losses.relative_gram_loss(3 * f, 3 * s), losses.relative_gram_loss(f, s), rtol=1e-5)
+    # one style for a batch: the same as repeating it
+    assert torch.allclose(losses.relative_gram_loss(f, s[:1]), losses.relative_gram_loss(f, s[:1].expand(2, -1, -1, -1)))
+
+
 def test_mean_std_and_its_loss():
     f = torch.randn(2, 3, 5, 5) * 3 + 1
     m, s = losses.mean_std(f, eps=0.0)

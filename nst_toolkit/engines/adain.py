@@ -49,6 +49,10 @@ class AdaINTrainConfig:
     # which the paper's loss never sees.
     style_layers: tuple[str, ...] = option(STYLE_LAYERS, "Comma-separated VGG-19 layers of the style (mean/std) "
                                                          "loss (the paper's: relu1_1 ... relu4_1).")
+    # Issue #12, session 14: mean and std per channel leave the channels' correlations free, where the light
+    # model's texture fell short of the VGG-19 model's (relu3_1 … relu5_1 Gram distances).
+    gram_weight: float = option(0.0, "Weight of a Gram-matrix style loss at --style-layers (relative Gram "
+                                     "error), beside the mean/std one (0: off).")
     pixel_weight: float = option(1.0, "Weight of the pixel loss during the warm-up.")
     max_grad_norm: float | None = option(None, "Clip the gradient norm to this (0 or unset: off).")  # paper: none
     seed: int = option(0, "Seed of the initial weights and the crops.")
@@ -85,7 +89,7 @@ class AdaINTrainConfig:
 
     def validate(self) -> None:
         check_positive(size=self.size, batch_size=self.batch_size, steps=self.steps, lr=self.lr)
-        check_non_negative(style_weight=self.style_weight, warmup_steps=self.warmup_steps, lr_decay=self.lr_decay,
+        check_non_negative(style_weight=self.style_weight, gram_weight=self.gram_weight, warmup_steps=self.warmup_steps, lr_decay=self.lr_decay,
                            pixel_weight=self.pixel_weight, checkpoint_every=self.checkpoint_every,
                            reconstruct_weight=self.reconstruct_weight, embed_weight=self.embed_weight,
                            distill_weight=self.distill_weight, perceptual_weight=self.perceptual_weight)

@@ -47,6 +47,11 @@ def style_term(features: Mapping[str, Tensor], style: Mapping[str, Tensor],
                for k in layers) / len(layers)
 
 
+def gram_term(features: Mapping[str, Tensor], style: Mapping[str, Tensor], layers: Sequence[str]) -> Tensor:
+    """Relative Gram error at ``layers`` against the style's, averaged."""
+    return sum(losses.relative_gram_loss(features[k], style[k]) for k in layers) / len(layers)
+
+
 def loss_layers(cfg: AdaINTrainConfig) -> list[str]:
     """The VGG-19 layers a training step needs: relu4_1 (AdaIN and the content loss) and the style loss's."""
     return validate_layers(dict.fromkeys((ENCODER_LAYER,) + tuple(cfg.style_layers)))
@@ -82,6 +87,8 @@ class AdaINTask(TrainingTask):
             terms["pixel"] = cfg.pixel_weight * F.mse_loss(g, c) / target_scale(c)
         else:
             terms["style"] = cfg.style_weight * style_term(fg, fs, cfg.style_layers)
+            if cfg.gram_weight:
+                terms["gram"] = cfg.gram_weight * gram_term(fg, fs, cfg.style_layers)
         return terms
 
     def metadata(self, step: int) -> dict[str, Any]:
@@ -109,7 +116,8 @@ class LightAdaINTask(TrainingTask):
       (Wang et al. 2020's linear embedding), so its feature statistics carry what VGG's do;
     * ``content`` and ``style`` (when ``perceptual_weight`` > 0): the paper's losses through VGG-19
       on the student's stylisation — relu4_1 against the teacher's AdaIN target, mean and std at
-      ``style_layers`` (the paper's relu1_1 … relu4_1) against the style's.
+      ``style_layers`` (the paper's relu1_1 … relu4_1) against the style's;
+    * ``gram`` (when ``gram_weight`` > 0 too): the relative Gram error at ``style_layers`` against the style's.
     """
 
     engine = ENGINE
@@ -155,6 +163,8 @@ class LightAdaINTask(TrainingTask):
             fy = self.vgg(y, self.layers)
             terms["content"] = cfg.perceptual_weight * content_term(fy, t)
             terms["style"] = cfg.perceptual_weight * cfg.style_weight * style_term(fy, fs, cfg.style_layers)
+            if cfg.gram_weight:
+                terms["gram"] = cfg.perceptual_weight * cfg.gram_weight * gram_term(fy, fs, cfg.style_layers)
         return terms
 
     def metadata(self, step: int) -> dict[str, Any]:
