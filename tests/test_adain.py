@@ -296,6 +296,12 @@ def test_gram_weight_adds_a_gram_term_and_leaves_the_others(photo_folder, styles
     assert all(float(a[k]) == pytest.approx(float(b[k]), rel=1e-5) for k in a)
     with pytest.raises(NSTError, match="gram-weight"):
         replace(cfg, gram_weight=-1.0).validate()
+    # the VGG-19 decoder's training takes it too, after its warm-up
+    vcfg = replace(AdaINTrainConfig(), size=32, batch_size=2, warmup_steps=1, gram_weight=3.0)
+    vtask = AdaINTask(vcfg, plain.content, plain.style, torch.device("cpu"))
+    with torch.no_grad():
+        warm, after = vtask.loss_fn(vtask.model, 0), vtask.loss_fn(vtask.model, 1)
+    assert "gram" not in warm and float(after["gram"]) > 0 and set(after) == {"content", "style", "gram"}
 
 
 def test_light_distillation_without_the_teachers_pictures(photo_folder, styles):
