@@ -12,8 +12,8 @@
 # The training state of the last sitting is kept in git as train/state/adain_light.safetensors (the
 # run folder is not tracked): --resume on a fresh checkout starts from it. Copy the new state back
 # there at the end of a sitting: cp models/adain/light.run/checkpoint.safetensors train/state/adain_light.safetensors
-# Experiment state beside it (models/README.md, session 14): adain_light_gram (experiment GS, the Gram loss); copy it
-# to X.run/checkpoint.safetensors and add --gram-weight 4 --style-weight 10 -o X.safetensors.
+# Experiment state beside it (models/README.md, session 14): adain_light_gram (experiment GS2, the Gram loss); copy it
+# to X.run/checkpoint.safetensors and add --gram-weight 4 --style-weight 7 -o X.safetensors.
 set -euo pipefail
 DATA=${DATA:-.data}
 RUN=models/adain/light.run
