@@ -70,11 +70,7 @@ class Evaluator:
         features at those layers)."""
         fx = stylized if isinstance(stylized, dict) else self.vgg(stylized, STYLE_LAYERS)
         fs = self.vgg(style, STYLE_LAYERS)
-        d = {}
-        for k in STYLE_LAYERS:
-            gs = losses.gram_matrix(fs[k])
-            d[k] = float(F.mse_loss(losses.gram_matrix(fx[k]), gs) / gs.square().mean().clamp_min(1e-12))
-        return d
+        return {k: float(losses.relative_gram_loss(fx[k], fs[k])) for k in STYLE_LAYERS}
 
 
 def match_content(stylized: Path, candidates: list[Path]) -> Path | None:
