@@ -20,7 +20,8 @@ from .errors import NSTError
 from .evaluate import Evaluator
 from .options import build_config, settable_fields
 from .styles import StyleSet, StylesLike, as_style_set
-from .vgg import RELU_LAYERS, VGGFeatures
+from .layers import RELU_LAYERS
+from .vgg import VGGFeatures
 
 
 @dataclass

@@ -17,25 +17,9 @@ from typing import Iterable, Mapping
 import torch
 from torch import Tensor, nn
 
-from .io import atomic_write, sha256_file
 from .errors import WeightsError
-
-# Channels per conv block of VGG-19 (configuration "E" of Simonyan & Zisserman 2015).
-_BLOCKS = ((64, 2), (128, 2), (256, 4), (512, 4), (512, 4))
-
-
-def _layer_names() -> tuple[str, ...]:
-    names = []
-    for b, (_, n) in enumerate(_BLOCKS, start=1):
-        for i in range(1, n + 1):
-            names += [f"conv{b}_{i}", f"relu{b}_{i}"]
-        names.append(f"pool{b}")
-    return tuple(names)
-
-
-LAYER_NAMES: tuple[str, ...] = _layer_names()
-CONV_LAYERS: tuple[str, ...] = tuple(n for n in LAYER_NAMES if n.startswith("conv"))
-RELU_LAYERS: tuple[str, ...] = tuple(n for n in LAYER_NAMES if n.startswith("relu"))
+from .io import atomic_write, sha256_file
+from .layers import BLOCKS, CONV_LAYERS, LAYER_NAMES, validate_layers
 
 BUNDLED_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 BUNDLED_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
@@ -44,26 +28,13 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def validate_layers(layers: Iterable[str]) -> list[str]:
-    """Return ``layers`` as a list, raising a clear error for any unknown name."""
-    layers = list(layers)
-    for name in layers:
-        if name not in LAYER_NAMES:
-            raise WeightsError(
-                f"unknown VGG-19 layer '{name}'; valid names are conv1_1 … relu5_4 and pool1 … pool5"
-            )
-    if not layers:
-        raise WeightsError("no VGG-19 layer was requested")
-    return layers
-
-
 def build_features(pooling: str = "max") -> nn.Sequential:
     """An untrained VGG-19 ``features`` stack with torchvision's module indices."""
     if pooling not in ("max", "avg"):
         raise WeightsError(f"pooling must be 'max' or 'avg', not '{pooling}'")
     modules: list[nn.Module] = []
     in_ch = 3
-    for out_ch, n in _BLOCKS:
+    for out_ch, n in BLOCKS:
         for _ in range(n):
             modules += [nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.ReLU(inplace=False)]
             in_ch = out_ch

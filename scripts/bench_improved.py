@@ -187,7 +187,8 @@ def main() -> None:
     from nst_toolkit.engines.improved import ImprovedConfig, ImprovedEngine
     from nst_toolkit.images import load_image, make_grid, save_image
     from nst_toolkit.imagefiles import save_pil
-    from nst_toolkit.vgg import RELU_LAYERS, VGGFeatures
+    from nst_toolkit.layers import RELU_LAYERS
+    from nst_toolkit.vgg import VGGFeatures
 
     pairs = [tuple(Path(p) for p in s.split(":")) for s in a.pair] if a.pair else [(SAMPLES / "machu_picchu.jpg", SAMPLES / "great_wave.jpg")]
     scorer = Scorer(a.judge)

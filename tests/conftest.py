@@ -33,7 +33,8 @@ def make_photo(w: int, h: int, seed: int = 0) -> Image.Image:
 
 @pytest.fixture(scope="session")
 def vgg():
-    from nst_toolkit.vgg import VGGFeatures, RELU_LAYERS
+    from nst_toolkit.layers import RELU_LAYERS
+    from nst_toolkit.vgg import VGGFeatures
 
     return VGGFeatures(RELU_LAYERS)
 

@@ -1,5 +1,7 @@
 """AdaIN engine: statistics, alpha, interpolation and mask errors, training, checkpoints, CLI."""
 
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -277,6 +279,14 @@ def test_style_layers_choose_the_style_terms_layers(vgg, photo_folder, styles):
                        torch.device("cpu"))
     with pytest.raises(NSTError, match="style-layers"):
         replace(cfg, style_layers=()).validate()
+    # The configuration itself catches a misspelt layer, before torch or any network is loaded.
+    code = ("import sys\nfrom nst_toolkit.engines.adain import AdaINTrainConfig\nfrom nst_toolkit.errors import NSTError\n"
+            "try:\n    AdaINTrainConfig(style_layers=('relu9_1',)).validate()\n"
+            "except NSTError as e:\n    print(e)\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "unknown VGG-19 layer 'relu9_1'" in r.stdout
 
 
 def test_gram_weight_adds_a_gram_term_and_leaves_the_others(photo_folder, styles):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import NSTError
+from ..layers import validate_layers
 from ..options import check_choice, check_colour_mode, check_non_negative, check_positive, colour_option, option, to_dict
 from .registry import EngineSpec, register
 
@@ -96,6 +97,7 @@ class AdaINTrainConfig:
         check_choice("arch", self.arch, ARCHS)
         if not self.style_layers:
             raise NSTError("style-layers must name at least one VGG-19 layer")
+        validate_layers(self.style_layers)
         if not 0 <= self.blocks <= 16:
             raise NSTError(f"blocks must be in 0..16, not {self.blocks}")
         if len(self.widths) != 4 or any(not 1 <= w <= 1024 for w in self.widths):

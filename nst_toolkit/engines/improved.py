@@ -22,7 +22,8 @@ from ..images import resize_longest
 from ..optimize import Step, optimize_image
 from ..options import check_choice, check_non_negative, check_positive, option, to_dict
 from ..styles import StyleSet, StylesLike, as_style_set, check_image_tensor, prepare_mask
-from ..vgg import RELU_LAYERS, VGGFeatures, shared_or_new
+from ..layers import RELU_LAYERS
+from ..vgg import VGGFeatures, shared_or_new
 from .base import EngineBase, init_image, require_styles, scale_style, style_masks, target_scale
 from .gatys import PixelConfig, content_loss, content_term
 from .registry import EngineSpec, register
