@@ -21,6 +21,7 @@ ENGINE = "adain"
 TILE_HELP = ("Stylise in tiles of this many px with the whole image's statistics (bounded memory, any size); "
              "default: tiles of about 0.4 GiB of activations when the image would need over 1 GiB at once; 0: never.")
 ENCODER_LAYER = "relu4_1"  # paper, sec. 6.1
+PHOTO_LAYER = "relu4_2"  # Gatys et al. 2016's content layer, for --photo-weight
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # paper, sec. 6.2
 MULTIPLE = 8  # three poolings before relu4_1
 ARCHS = ("vgg", "light")
@@ -54,6 +55,11 @@ class AdaINTrainConfig:
     # model's texture fell short of the VGG-19 model's (relu3_1 … relu5_1 Gram distances).
     gram_weight: float = option(0.0, "Weight of a Gram-matrix style loss at --style-layers (relative Gram "
                                      "error), beside the mean/std one (0: off).")
+    # Issue #12, session 15: AdaIN's content target is the transferred features, never the photo; on a
+    # heavily textured painting the light model drifted further from the photo's layout than the VGG-19 model.
+    photo_weight: float = option(0.0, "Weight of a content loss against the photo itself (Gatys et al.'s: "
+                                      "VGG-19 relu4_2, relative), beside AdaIN's against the transferred "
+                                      "features (0: off).")
     pixel_weight: float = option(1.0, "Weight of the pixel loss during the warm-up.")
     max_grad_norm: float | None = option(None, "Clip the gradient norm to this (0 or unset: off).")  # paper: none
     seed: int = option(0, "Seed of the initial weights and the crops.")
@@ -90,7 +96,8 @@ class AdaINTrainConfig:
 
     def validate(self) -> None:
         check_positive(size=self.size, batch_size=self.batch_size, steps=self.steps, lr=self.lr)
-        check_non_negative(style_weight=self.style_weight, gram_weight=self.gram_weight, warmup_steps=self.warmup_steps,
+        check_non_negative(style_weight=self.style_weight, gram_weight=self.gram_weight, photo_weight=self.photo_weight,
+                           warmup_steps=self.warmup_steps,
                            lr_decay=self.lr_decay, pixel_weight=self.pixel_weight, checkpoint_every=self.checkpoint_every,
                            reconstruct_weight=self.reconstruct_weight, embed_weight=self.embed_weight,
                            distill_weight=self.distill_weight, perceptual_weight=self.perceptual_weight)

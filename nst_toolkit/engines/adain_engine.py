@@ -23,7 +23,7 @@ from ..styles import StyleSet, StylesLike, as_style_set, blend_weights, check_im
 from ..tiling import check_finite_output, pad_to_multiple, run_padded, run_tiled
 from ..training import TrainingTask, distilled_from
 from ..vgg import VGGFeatures, shared_or_new, validate_layers
-from .adain import (BYTES_PER_PIXEL, EMBED_SCALE, ENCODER_LAYER, ENGINE, MULTIPLE, STYLE_LAYERS, TILE_HALO,
+from .adain import (BYTES_PER_PIXEL, EMBED_SCALE, ENCODER_LAYER, ENGINE, MULTIPLE, PHOTO_LAYER, STYLE_LAYERS, TILE_HALO,
                     AdaINConfig, AdaINTrainConfig)
 from .base import EngineBase, require_styles, target_scale
 
@@ -52,9 +52,16 @@ def gram_term(features: Mapping[str, Tensor], style: Mapping[str, Tensor], layer
     return sum(losses.relative_gram_loss(features[k], style[k]) for k in layers) / len(layers)
 
 
+def photo_term(features: Mapping[str, Tensor], photo: Tensor) -> Tensor:
+    """Gatys et al.'s content loss: the output's relu4_2 against the photo's, relative to the photo's."""
+    return losses.content_loss(features[PHOTO_LAYER], photo) / target_scale(photo)
+
+
 def loss_layers(cfg: AdaINTrainConfig) -> list[str]:
-    """The VGG-19 layers a training step needs: relu4_1 (AdaIN and the content loss) and the style loss's."""
-    return validate_layers(dict.fromkeys((ENCODER_LAYER,) + tuple(cfg.style_layers)))
+    """The VGG-19 layers a training step needs: relu4_1 (AdaIN and the content loss), the style loss's and
+    relu4_2 with ``photo_weight``."""
+    return validate_layers(dict.fromkeys((ENCODER_LAYER,) + tuple(cfg.style_layers)
+                                         + ((PHOTO_LAYER,) if cfg.photo_weight else ())))
 
 
 class AdaINTask(TrainingTask):
@@ -66,6 +73,7 @@ class AdaINTask(TrainingTask):
         self.cfg, self.content, self.style, self.device = cfg, content, style, device
         self.model = init_seeded(AdaINDecoder(), cfg.seed).to(device)
         self.layers = loss_layers(cfg)
+        self.content_layers = [ENCODER_LAYER] + ([PHOTO_LAYER] if cfg.photo_weight else [])
         self.vgg = (vgg or VGGFeatures(self.layers, cfg.vgg_weights)).to(device)
 
     def loss_fn(self, net: nn.Module, step: int) -> Mapping[str, Tensor]:
@@ -73,7 +81,8 @@ class AdaINTask(TrainingTask):
         c = self.content.batch(cfg.batch_size, cfg.seed, step).to(self.device)
         warm = step < cfg.warmup_steps
         with torch.no_grad():
-            fc = self.vgg(c, [ENCODER_LAYER])[ENCODER_LAYER]
+            fcs = self.vgg(c, self.content_layers)
+            fc = fcs[ENCODER_LAYER]
             if warm:
                 t, fs = fc, None
             else:
@@ -89,6 +98,8 @@ class AdaINTask(TrainingTask):
             terms["style"] = cfg.style_weight * style_term(fg, fs, cfg.style_layers)
             if cfg.gram_weight:
                 terms["gram"] = cfg.gram_weight * gram_term(fg, fs, cfg.style_layers)
+            if cfg.photo_weight:
+                terms["photo"] = cfg.photo_weight * photo_term(fg, fcs[PHOTO_LAYER])
         return terms
 
     def metadata(self, step: int) -> dict[str, Any]:
@@ -117,7 +128,8 @@ class LightAdaINTask(TrainingTask):
     * ``content`` and ``style`` (when ``perceptual_weight`` > 0): the paper's losses through VGG-19
       on the student's stylisation — relu4_1 against the teacher's AdaIN target, mean and std at
       ``style_layers`` (the paper's relu1_1 … relu4_1) against the style's;
-    * ``gram`` (when ``gram_weight`` > 0 too): the relative Gram error at ``style_layers`` against the style's.
+    * ``gram`` (when ``gram_weight`` > 0 too): the relative Gram error at ``style_layers`` against the style's;
+    * ``photo`` (when ``photo_weight`` > 0 too): Gatys et al.'s content loss, relu4_2 against the photo's.
     """
 
     engine = ENGINE
@@ -134,6 +146,7 @@ class LightAdaINTask(TrainingTask):
         weights = self.teacher_meta.get("encoder", {}).get("weights", "bundled")
         layers = loss_layers(cfg)  # checked even when unused: a misspelt --style-layers is an error, not a no-op
         self.layers = layers if cfg.perceptual_weight else [ENCODER_LAYER]
+        self.content_layers = [ENCODER_LAYER] + ([PHOTO_LAYER] if cfg.photo_weight and cfg.perceptual_weight else [])
         self.vgg = VGGFeatures(self.layers, weights).to(device)
         self.model = init_seeded(LightAdaIN(tuple(cfg.widths), skips=cfg.skips, style_skips=cfg.style_skips,
                                             blocks=cfg.blocks, decoder_widths=cfg.decoder_widths or None),
@@ -145,7 +158,8 @@ class LightAdaINTask(TrainingTask):
         s = self.style.batch(cfg.batch_size, cfg.seed + 1, step).to(self.device)
         perceptual = cfg.perceptual_weight > 0
         with torch.no_grad():
-            fc_t = self.vgg(c, [ENCODER_LAYER])[ENCODER_LAYER]
+            fcs = self.vgg(c, self.content_layers)
+            fc_t = fcs[ENCODER_LAYER]
             fs = self.vgg(s, self.layers)
             t = losses.adain(fc_t, *losses.mean_std(fs[ENCODER_LAYER]))
             target = self.teacher(t).clamp(0, 1) if cfg.distill_weight else None
@@ -165,6 +179,8 @@ class LightAdaINTask(TrainingTask):
             terms["style"] = cfg.perceptual_weight * cfg.style_weight * style_term(fy, fs, cfg.style_layers)
             if cfg.gram_weight:
                 terms["gram"] = cfg.perceptual_weight * cfg.gram_weight * gram_term(fy, fs, cfg.style_layers)
+            if cfg.photo_weight:
+                terms["photo"] = cfg.perceptual_weight * cfg.photo_weight * photo_term(fy, fcs[PHOTO_LAYER])
         return terms
 
     def metadata(self, step: int) -> dict[str, Any]:
