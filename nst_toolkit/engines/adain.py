@@ -97,8 +97,8 @@ class AdaINTrainConfig:
     def validate(self) -> None:
         check_positive(size=self.size, batch_size=self.batch_size, steps=self.steps, lr=self.lr)
         check_non_negative(style_weight=self.style_weight, gram_weight=self.gram_weight, photo_weight=self.photo_weight,
-                           warmup_steps=self.warmup_steps,
-                           lr_decay=self.lr_decay, pixel_weight=self.pixel_weight, checkpoint_every=self.checkpoint_every,
+                           warmup_steps=self.warmup_steps, lr_decay=self.lr_decay, pixel_weight=self.pixel_weight,
+                           checkpoint_every=self.checkpoint_every,
                            reconstruct_weight=self.reconstruct_weight, embed_weight=self.embed_weight,
                            distill_weight=self.distill_weight, perceptual_weight=self.perceptual_weight)
         check_choice("arch", self.arch, ARCHS)
