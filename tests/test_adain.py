@@ -289,58 +289,57 @@ def test_style_layers_choose_the_style_terms_layers(vgg, photo_folder, styles):
     assert "unknown VGG-19 layer 'relu9_1'" in r.stdout
 
 
-def test_gram_weight_adds_a_gram_term_and_leaves_the_others(photo_folder, styles):
-    from nst_toolkit.engines.adain_engine import LightAdaINTask, gram_term
+def _check_added_term(photo_folder, styles, field, expected):
+    """Light distillation with ``field`` = 3 beside --perceptual-weight 2: its term (``field`` less "_weight")
+    equals 2 · 3 · ``expected(task, content, style, stylised)``, every other term is unchanged, a negative
+    weight is refused, and the VGG-19 decoder's training adds the term after its warm-up. → (plain, task)."""
+    from nst_toolkit.engines.adain_engine import LightAdaINTask
 
+    name = field.removesuffix("_weight")
     cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), size=32, batch_size=2, perceptual_weight=2.0)
     plain = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
-    task = LightAdaINTask(replace(cfg, gram_weight=3.0), plain.content, plain.style, torch.device("cpu"))
+    task = LightAdaINTask(replace(cfg, **{field: 3.0}), plain.content, plain.style, torch.device("cpu"))
     task.model.load_state_dict(plain.model.state_dict())
     with torch.no_grad():
         a, b = plain.loss_fn(plain.model, 0), task.loss_fn(task.model, 0)
         c = task.content.batch(2, cfg.seed, 0)
         s = task.style.batch(2, cfg.seed + 1, 0)
-        y = task.model(c, s)[0]
-        expected = 2.0 * 3.0 * gram_term(task.vgg(y, task.layers), task.vgg(s, task.layers), cfg.style_layers)
-    assert "gram" not in a and float(b["gram"]) == pytest.approx(float(expected), rel=1e-5) and float(b["gram"]) > 0
+        want = 2.0 * 3.0 * expected(task, c, s, task.model(c, s)[0])
+    assert name not in a and float(b[name]) == pytest.approx(float(want), rel=1e-5) and float(b[name]) > 0
     assert all(float(a[k]) == pytest.approx(float(b[k]), rel=1e-5) for k in a)
-    with pytest.raises(NSTError, match="gram-weight"):
-        replace(cfg, gram_weight=-1.0).validate()
+    with pytest.raises(NSTError, match=field.replace("_", "-")):
+        replace(cfg, **{field: -1.0}).validate()
     # the VGG-19 decoder's training takes it too, after its warm-up
-    vcfg = replace(AdaINTrainConfig(), size=32, batch_size=2, warmup_steps=1, gram_weight=3.0)
+    vcfg = replace(AdaINTrainConfig(), size=32, batch_size=2, warmup_steps=1, **{field: 3.0})
     vtask = AdaINTask(vcfg, plain.content, plain.style, torch.device("cpu"))
     with torch.no_grad():
         warm, after = vtask.loss_fn(vtask.model, 0), vtask.loss_fn(vtask.model, 1)
-    assert "gram" not in warm and float(after["gram"]) > 0 and set(after) == {"content", "style", "gram"}
+    assert name not in warm and float(after[name]) > 0 and set(after) == {"content", "style", name}
+    return plain, task
+
+
+def test_gram_weight_adds_a_gram_term_and_leaves_the_others(photo_folder, styles):
+    from nst_toolkit.engines.adain_engine import gram_term
+
+    _check_added_term(photo_folder, styles, "gram_weight", lambda task, c, s, y: gram_term(
+        task.vgg(y, task.layers), task.vgg(s, task.layers), task.cfg.style_layers))
 
 
 def test_photo_weight_adds_gatys_content_loss_against_the_photo(photo_folder, styles):
-    from nst_toolkit.engines.adain_engine import LightAdaINTask, photo_term
+    from nst_toolkit.engines.adain_engine import photo_term
 
-    cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), size=32, batch_size=2, perceptual_weight=2.0)
-    plain = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
-    task = LightAdaINTask(replace(cfg, photo_weight=3.0), plain.content, plain.style, torch.device("cpu"))
-    task.model.load_state_dict(plain.model.state_dict())
+    def relu4_2(task, x):
+        return task.vgg(x, ["relu4_2"])
+
+    plain, task = _check_added_term(photo_folder, styles, "photo_weight", lambda task, c, s, y: photo_term(
+        relu4_2(task, y), relu4_2(task, c)["relu4_2"]))
     assert "relu4_2" in task.layers and "relu4_2" not in plain.layers
     with torch.no_grad():
-        a, b = plain.loss_fn(plain.model, 0), task.loss_fn(task.model, 0)
-        c = task.content.batch(2, cfg.seed, 0)
-        y = task.model(c, task.style.batch(2, cfg.seed + 1, 0))[0]
-        fy, fc = task.vgg(y, ["relu4_2"]), task.vgg(c, ["relu4_2"])["relu4_2"]
-        expected = 2.0 * 3.0 * photo_term(fy, fc)
         # relative to the photo's own features: the photo itself scores 0, a flat grey picture about 1 or more
-        assert float(photo_term(task.vgg(c, ["relu4_2"]), fc)) == 0.0
-        assert float(photo_term(task.vgg(torch.full_like(c, 0.5), ["relu4_2"]), fc)) > 0.5
-    assert "photo" not in a and float(b["photo"]) == pytest.approx(float(expected), rel=1e-5) and float(b["photo"]) > 0
-    assert all(float(a[k]) == pytest.approx(float(b[k]), rel=1e-5) for k in a)
-    with pytest.raises(NSTError, match="photo-weight"):
-        replace(cfg, photo_weight=-1.0).validate()
-    # the VGG-19 decoder's training takes it too, after its warm-up
-    vcfg = replace(AdaINTrainConfig(), size=32, batch_size=2, warmup_steps=1, photo_weight=3.0)
-    vtask = AdaINTask(vcfg, plain.content, plain.style, torch.device("cpu"))
-    with torch.no_grad():
-        warm, after = vtask.loss_fn(vtask.model, 0), vtask.loss_fn(vtask.model, 1)
-    assert "photo" not in warm and float(after["photo"]) > 0 and set(after) == {"content", "style", "photo"}
+        c = task.content.batch(2, task.cfg.seed, 0)
+        fc = relu4_2(task, c)["relu4_2"]
+        assert float(photo_term(relu4_2(task, c), fc)) == 0.0
+        assert float(photo_term(relu4_2(task, torch.full_like(c, 0.5)), fc)) > 0.5
 
 
 def test_light_distillation_without_the_teachers_pictures(photo_folder, styles):
