@@ -342,6 +342,48 @@ def test_photo_weight_adds_gatys_content_loss_against_the_photo(photo_folder, st
         assert float(photo_term(relu4_2(task, torch.full_like(c, 0.5)), fc)) > 0.5
 
 
+def test_teacher_gram_weight_adds_a_gram_term_against_the_teachers_picture(photo_folder, styles):
+    """--teacher-gram-weight: the relative Gram error at --teacher-gram-layers between the student's stylisation
+    and the teacher's of the same pair, not scaled by --perceptual-weight; the teacher runs for it even without
+    pixel distillation; it needs the light architecture and known layers."""
+    from nst_toolkit.engines.adain_engine import LightAdaINTask, gram_term
+
+    cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), size=32, batch_size=2, perceptual_weight=2.0,
+                  distill_weight=0.0)
+    plain = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
+    task = LightAdaINTask(replace(cfg, teacher_gram_weight=3.0, teacher_gram_layers=("relu5_1",)), plain.content,
+                          plain.style, torch.device("cpu"))
+    assert "relu5_1" in task.layers and "relu5_1" not in plain.layers
+    task.model.load_state_dict(plain.model.state_dict())
+    with torch.no_grad():
+        a, b = plain.loss_fn(plain.model, 0), task.loss_fn(task.model, 0)
+        c, s = task.content.batch(2, cfg.seed, 0), task.style.batch(2, cfg.seed + 1, 0)
+        fc, fs = task.vgg(c, ["relu4_1"])["relu4_1"], task.vgg(s, ["relu4_1"])["relu4_1"]
+        teacher = task.teacher(losses.adain(fc, *losses.mean_std(fs))).clamp(0, 1)
+        y = task.model(c, s)[0]
+        want = 3.0 * gram_term(task.vgg(y, ["relu5_1"]), task.vgg(teacher, ["relu5_1"]), ["relu5_1"])
+
+        class Copycat(torch.nn.Module):  # a student whose stylisation is the teacher's picture
+            def __init__(self, inner):
+                super().__init__()
+                self.inner, self.encoder = inner, inner.encoder
+
+            def forward(self, content, style):
+                return (teacher, *self.inner(content, style)[1:])
+
+        copied = task.loss_fn(Copycat(task.model), 0)
+    assert "teacher_gram" not in a and "distill" not in b
+    assert float(b["teacher_gram"]) == pytest.approx(float(want), rel=1e-5) and float(b["teacher_gram"]) > 0.01
+    assert float(copied["teacher_gram"]) < 1e-6 < float(copied["style"])  # the teacher's picture is its target, not the style
+    assert all(float(a[k]) == pytest.approx(float(b[k]), rel=1e-5) for k in a)
+    for bad, message in [(dict(teacher_gram_weight=-1.0), "teacher-gram-weight"),
+                         (dict(arch="vgg", teacher_gram_weight=1.0), "arch light"),
+                         (dict(teacher_gram_layers=("relu9_1",)), "relu9_1"),
+                         (dict(teacher_gram_layers=()), "teacher-gram-layers")]:
+        with pytest.raises(NSTError, match=message):
+            replace(cfg, **bad).validate()
+
+
 def test_light_distillation_without_the_teachers_pictures(photo_folder, styles):
     from nst_toolkit.engines.adain_engine import LightAdaINTask
 

@@ -93,6 +93,13 @@ class AdaINTrainConfig:
     perceptual_weight: float = option(0.0, "For --arch light: weight of the paper's content and style loss "
                                             "(VGG-19; style times --style-weight) on the student's stylisation "
                                             "(0: pixel distillation only).")
+    # Issue #12, session 17: the light model's Gram gap to the painting sat at relu4_1 and relu5_1; the painting's
+    # own Gram there may be out of reach for a picture with the photo's layout, the teacher's picture of the pair is not.
+    teacher_gram_weight: float = option(0.0, "For --arch light: weight of a Gram loss at --teacher-gram-layers "
+                                             "against the teacher's stylisation of the same pair (relative Gram "
+                                             "error; 0: off).")
+    teacher_gram_layers: tuple[str, ...] = option(("relu4_1", "relu5_1"), "For --arch light: comma-separated VGG-19 "
+                                                                          "layers of --teacher-gram-weight's loss.")
 
     def validate(self) -> None:
         check_positive(size=self.size, batch_size=self.batch_size, steps=self.steps, lr=self.lr)
@@ -100,11 +107,17 @@ class AdaINTrainConfig:
                            warmup_steps=self.warmup_steps, lr_decay=self.lr_decay, pixel_weight=self.pixel_weight,
                            checkpoint_every=self.checkpoint_every,
                            reconstruct_weight=self.reconstruct_weight, embed_weight=self.embed_weight,
-                           distill_weight=self.distill_weight, perceptual_weight=self.perceptual_weight)
+                           distill_weight=self.distill_weight, perceptual_weight=self.perceptual_weight,
+                           teacher_gram_weight=self.teacher_gram_weight)
         check_choice("arch", self.arch, ARCHS)
         if not self.style_layers:
             raise NSTError("style-layers must name at least one VGG-19 layer")
         validate_layers(self.style_layers)
+        if not self.teacher_gram_layers:
+            raise NSTError("teacher-gram-layers must name at least one VGG-19 layer")
+        validate_layers(self.teacher_gram_layers)
+        if self.teacher_gram_weight and self.arch != "light":
+            raise NSTError("teacher-gram-weight needs --arch light (a teacher to distil)")
         if not 0 <= self.blocks <= 16:
             raise NSTError(f"blocks must be in 0..16, not {self.blocks}")
         if len(self.widths) != 4 or any(not 1 <= w <= 1024 for w in self.widths):

@@ -129,7 +129,9 @@ class LightAdaINTask(TrainingTask):
       on the student's stylisation — relu4_1 against the teacher's AdaIN target, mean and std at
       ``style_layers`` (the paper's relu1_1 … relu4_1) against the style's;
     * ``gram`` (when ``gram_weight`` > 0 too): the relative Gram error at ``style_layers`` against the style's;
-    * ``photo`` (when ``photo_weight`` > 0 too): Gatys et al.'s content loss, relu4_2 against the photo's.
+    * ``photo`` (when ``photo_weight`` > 0 too): Gatys et al.'s content loss, relu4_2 against the photo's;
+    * ``teacher_gram`` (when ``teacher_gram_weight`` > 0): the relative Gram error at ``teacher_gram_layers``
+      against the teacher's stylisation of the same pair (a target the photo's layout can reach).
     """
 
     engine = ENGINE
@@ -145,7 +147,9 @@ class LightAdaINTask(TrainingTask):
         self.teacher_sha256 = sha256_file(teacher_path)
         weights = self.teacher_meta.get("encoder", {}).get("weights", "bundled")
         layers = loss_layers(cfg)  # checked even when unused: a misspelt --style-layers is an error, not a no-op
-        self.layers = layers if cfg.perceptual_weight else [ENCODER_LAYER]
+        teacher_layers = list(cfg.teacher_gram_layers) if cfg.teacher_gram_weight else []
+        self.layers = validate_layers(dict.fromkeys((layers if cfg.perceptual_weight else [ENCODER_LAYER])
+                                                    + teacher_layers))
         self.content_layers = [ENCODER_LAYER] + ([PHOTO_LAYER] if cfg.photo_weight and cfg.perceptual_weight else [])
         self.vgg = VGGFeatures(self.layers, weights).to(device)
         self.model = init_seeded(LightAdaIN(tuple(cfg.widths), skips=cfg.skips, style_skips=cfg.style_skips,
@@ -162,7 +166,8 @@ class LightAdaINTask(TrainingTask):
             fc_t = fcs[ENCODER_LAYER]
             fs = self.vgg(s, self.layers)
             t = losses.adain(fc_t, *losses.mean_std(fs[ENCODER_LAYER]))
-            target = self.teacher(t).clamp(0, 1) if cfg.distill_weight else None
+            target = self.teacher(t).clamp(0, 1) if cfg.distill_weight or cfg.teacher_gram_weight else None
+            f_target = self.vgg(target, cfg.teacher_gram_layers) if cfg.teacher_gram_weight else None
         y, rec, fc = net(c, s)
         model = net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
         embedded = model.encoder.embed(fc)
@@ -171,16 +176,18 @@ class LightAdaINTask(TrainingTask):
             "reconstruct": cfg.reconstruct_weight * (rec - c).abs().mean(),
             "embed": cfg.embed_weight * F.mse_loss(embedded, fc_scaled) / target_scale(fc_scaled),
         }
-        if target is not None:
+        if cfg.distill_weight:
             terms = {"distill": cfg.distill_weight * (y - target).abs().mean(), **terms}
+        fy = self.vgg(y, self.layers) if perceptual or f_target is not None else None
         if perceptual:
-            fy = self.vgg(y, self.layers)
             terms["content"] = cfg.perceptual_weight * content_term(fy, t)
             terms["style"] = cfg.perceptual_weight * cfg.style_weight * style_term(fy, fs, cfg.style_layers)
             if cfg.gram_weight:
                 terms["gram"] = cfg.perceptual_weight * cfg.gram_weight * gram_term(fy, fs, cfg.style_layers)
             if cfg.photo_weight:
                 terms["photo"] = cfg.perceptual_weight * cfg.photo_weight * photo_term(fy, fcs[PHOTO_LAYER])
+        if f_target is not None:
+            terms["teacher_gram"] = cfg.teacher_gram_weight * gram_term(fy, f_target, cfg.teacher_gram_layers)
         return terms
 
     def metadata(self, step: int) -> dict[str, Any]:
