@@ -319,10 +319,25 @@ def _check_added_term(photo_folder, styles, field, expected):
 
 
 def test_gram_weight_adds_a_gram_term_and_leaves_the_others(photo_folder, styles):
-    from nst_toolkit.engines.adain_engine import gram_term
+    from nst_toolkit.engines.adain_engine import LightAdaINTask, gram_term
 
-    _check_added_term(photo_folder, styles, "gram_weight", lambda task, c, s, y: gram_term(
+    plain, task = _check_added_term(photo_folder, styles, "gram_weight", lambda task, c, s, y: gram_term(
         task.vgg(y, task.layers), task.vgg(s, task.layers), task.cfg.style_layers))
+    # --gram-layers moves the Gram loss off --style-layers (relu1_1 ... relu4_1 here), relu5_1 included
+    deep = LightAdaINTask(replace(task.cfg, gram_layers=("relu4_1", "relu5_1")), plain.content, plain.style,
+                          torch.device("cpu"))
+    deep.model.load_state_dict(plain.model.state_dict())
+    assert "relu5_1" in deep.layers and "relu5_1" not in task.layers
+    with torch.no_grad():
+        c, s = deep.content.batch(2, deep.cfg.seed, 0), deep.style.batch(2, deep.cfg.seed + 1, 0)
+        y = deep.model(c, s)[0]
+        want = 2.0 * 3.0 * gram_term(deep.vgg(y, deep.layers), deep.vgg(s, deep.layers), ["relu4_1", "relu5_1"])
+        got, before = deep.loss_fn(deep.model, 0), task.loss_fn(task.model, 0)
+    assert float(got["gram"]) == pytest.approx(float(want), rel=1e-5)
+    assert float(got["gram"]) != pytest.approx(float(before["gram"]), rel=1e-3)
+    assert float(got["style"]) == pytest.approx(float(before["style"]), rel=1e-5)
+    with pytest.raises(NSTError, match="relu9_1"):
+        replace(task.cfg, gram_layers=("relu9_1",)).validate()
 
 
 def test_photo_weight_adds_gatys_content_loss_against_the_photo(photo_folder, styles):

@@ -53,8 +53,12 @@ class AdaINTrainConfig:
                                                          "loss (the paper's: relu1_1 ... relu4_1).")
     # Issue #12, session 14: mean and std per channel leave the channels' correlations free, where the light
     # model's texture fell short of the VGG-19 model's (relu3_1 … relu5_1 Gram distances).
-    gram_weight: float = option(0.0, "Weight of a Gram-matrix style loss at --style-layers (relative Gram "
+    gram_weight: float = option(0.0, "Weight of a Gram-matrix style loss at --gram-layers (relative Gram "
                                      "error), beside the mean/std one (0: off).")
+    # Session 17: the light model matched the painting's Gram better than the VGG-19 model at relu1_1 and worse at
+    # relu4_1 and relu5_1; the Gram loss can leave the shallow layers to the mean/std loss.
+    gram_layers: tuple[str, ...] = option((), "Comma-separated VGG-19 layers of the Gram loss (default: "
+                                              "--style-layers).")
     # Issue #12, session 15: AdaIN's content target is the transferred features, never the photo; on a
     # heavily textured painting the light model drifted further from the photo's layout than the VGG-19 model.
     photo_weight: float = option(0.0, "Weight of a content loss against the photo itself (Gatys et al.'s: "
@@ -113,6 +117,7 @@ class AdaINTrainConfig:
         if not self.style_layers:
             raise NSTError("style-layers must name at least one VGG-19 layer")
         validate_layers(self.style_layers)
+        validate_layers(self.gram_at())
         if not self.teacher_gram_layers:
             raise NSTError("teacher-gram-layers must name at least one VGG-19 layer")
         validate_layers(self.teacher_gram_layers)
@@ -124,6 +129,10 @@ class AdaINTrainConfig:
             raise NSTError(f"widths must be four channel counts in 1..1024, not {self.widths}")
         if self.decoder_widths and (len(self.decoder_widths) != 6 or any(not 1 <= w <= 1024 for w in self.decoder_widths)):
             raise NSTError(f"decoder widths must be six channel counts in 1..1024, not {self.decoder_widths}")
+
+    def gram_at(self) -> tuple[str, ...]:
+        """The layers of the Gram loss: --gram-layers, or --style-layers when it names none."""
+        return self.gram_layers or self.style_layers
 
     def to_dict(self) -> dict:
         return to_dict(self)

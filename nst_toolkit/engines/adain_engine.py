@@ -58,9 +58,10 @@ def photo_term(features: Mapping[str, Tensor], photo: Tensor) -> Tensor:
 
 
 def loss_layers(cfg: AdaINTrainConfig) -> list[str]:
-    """The VGG-19 layers a training step needs: relu4_1 (AdaIN and the content loss), the style loss's and
-    relu4_2 with ``photo_weight``."""
+    """The VGG-19 layers a training step needs: relu4_1 (AdaIN and the content loss), the style loss's, the Gram
+    loss's with ``gram_weight`` and relu4_2 with ``photo_weight``."""
     return validate_layers(dict.fromkeys((ENCODER_LAYER,) + tuple(cfg.style_layers)
+                                         + (tuple(cfg.gram_at()) if cfg.gram_weight else ())
                                          + ((PHOTO_LAYER,) if cfg.photo_weight else ())))
 
 
@@ -97,7 +98,7 @@ class AdaINTask(TrainingTask):
         else:
             terms["style"] = cfg.style_weight * style_term(fg, fs, cfg.style_layers)
             if cfg.gram_weight:
-                terms["gram"] = cfg.gram_weight * gram_term(fg, fs, cfg.style_layers)
+                terms["gram"] = cfg.gram_weight * gram_term(fg, fs, cfg.gram_at())
             if cfg.photo_weight:
                 terms["photo"] = cfg.photo_weight * photo_term(fg, fcs[PHOTO_LAYER])
         return terms
@@ -128,7 +129,8 @@ class LightAdaINTask(TrainingTask):
     * ``content`` and ``style`` (when ``perceptual_weight`` > 0): the paper's losses through VGG-19
       on the student's stylisation — relu4_1 against the teacher's AdaIN target, mean and std at
       ``style_layers`` (the paper's relu1_1 … relu4_1) against the style's;
-    * ``gram`` (when ``gram_weight`` > 0 too): the relative Gram error at ``style_layers`` against the style's;
+    * ``gram`` (when ``gram_weight`` > 0 too): the relative Gram error at ``gram_layers`` (default
+      ``style_layers``) against the style's;
     * ``photo`` (when ``photo_weight`` > 0 too): Gatys et al.'s content loss, relu4_2 against the photo's;
     * ``teacher_gram`` (when ``teacher_gram_weight`` > 0): the relative Gram error at ``teacher_gram_layers``
       against the teacher's stylisation of the same pair (a target the photo's layout can reach).
@@ -183,7 +185,7 @@ class LightAdaINTask(TrainingTask):
             terms["content"] = cfg.perceptual_weight * content_term(fy, t)
             terms["style"] = cfg.perceptual_weight * cfg.style_weight * style_term(fy, fs, cfg.style_layers)
             if cfg.gram_weight:
-                terms["gram"] = cfg.perceptual_weight * cfg.gram_weight * gram_term(fy, fs, cfg.style_layers)
+                terms["gram"] = cfg.perceptual_weight * cfg.gram_weight * gram_term(fy, fs, cfg.gram_at())
             if cfg.photo_weight:
                 terms["photo"] = cfg.perceptual_weight * cfg.photo_weight * photo_term(fy, fcs[PHOTO_LAYER])
         if f_target is not None:
