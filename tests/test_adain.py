@@ -25,7 +25,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def engine():
-    return AdaINEngine(AdaINConfig())
+    return AdaINEngine(AdaINConfig(model="default"))  # the VGG-19 model
 
 
 def test_adain_features_take_the_style_statistics(engine):
@@ -69,11 +69,11 @@ def test_efdm_transfer_end_to_end(engine, tmp_path):
 
 def test_alpha_zero_reproduces_the_decoded_content():
     c, s = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
-    eng = AdaINEngine(AdaINConfig(alpha=0.0))
+    eng = AdaINEngine(AdaINConfig(model="default", alpha=0.0))
     with torch.no_grad():
         decoded = eng.decoder(eng.encode(c)).clamp(0, 1)
     assert torch.allclose(eng.stylize(c, s), decoded, atol=1e-5)
-    full = AdaINEngine(AdaINConfig(alpha=1.0), decoder=eng.decoder, vgg=eng.vgg).stylize(c, s)
+    full = AdaINEngine(AdaINConfig(model="default", alpha=1.0), decoder=eng.decoder, vgg=eng.vgg).stylize(c, s)
     assert (full - decoded).abs().mean() > 0.01
 
 
