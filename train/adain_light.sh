@@ -12,7 +12,7 @@
 # The training state of the last sitting is kept in git as train/state/adain_light.safetensors (the
 # run folder is not tracked): --resume on a fresh checkout starts from it. Copy the new state back
 # there at the end of a sitting: cp models/adain/light.run/checkpoint.safetensors train/state/adain_light.safetensors
-# Experiment state beside it (models/README.md, sessions 15-16): adain_light_photo (experiment B6: the Gram loss, relu5_1
+# Experiment state beside it (models/README.md, sessions 15-17): adain_light_photo (experiment B8: the Gram loss, relu5_1
 # in the style losses and --photo-weight); copy it to X.run/checkpoint.safetensors and add --gram-weight 6 --style-weight 10.5
 # --photo-weight 0.5 --style-layers relu1_1,relu2_1,relu3_1,relu4_1,relu5_1 -o X.safetensors.
 set -euo pipefail
