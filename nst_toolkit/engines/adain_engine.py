@@ -149,9 +149,9 @@ class LightAdaINTask(TrainingTask):
         self.teacher_sha256 = sha256_file(teacher_path)
         weights = self.teacher_meta.get("encoder", {}).get("weights", "bundled")
         layers = loss_layers(cfg)  # checked even when unused: a misspelt --style-layers is an error, not a no-op
+        self.style_feature_layers = layers if cfg.perceptual_weight else [ENCODER_LAYER]  # what the style's features feed
         teacher_layers = list(cfg.teacher_gram_layers) if cfg.teacher_gram_weight else []
-        self.layers = validate_layers(dict.fromkeys((layers if cfg.perceptual_weight else [ENCODER_LAYER])
-                                                    + teacher_layers))
+        self.layers = list(dict.fromkeys(self.style_feature_layers + teacher_layers))  # the stylisation's too
         self.content_layers = [ENCODER_LAYER] + ([PHOTO_LAYER] if cfg.photo_weight and cfg.perceptual_weight else [])
         self.vgg = VGGFeatures(self.layers, weights).to(device)
         self.model = init_seeded(LightAdaIN(tuple(cfg.widths), skips=cfg.skips, style_skips=cfg.style_skips,
@@ -166,7 +166,7 @@ class LightAdaINTask(TrainingTask):
         with torch.no_grad():
             fcs = self.vgg(c, self.content_layers)
             fc_t = fcs[ENCODER_LAYER]
-            fs = self.vgg(s, self.layers)
+            fs = self.vgg(s, self.style_feature_layers)
             t = losses.adain(fc_t, *losses.mean_std(fs[ENCODER_LAYER]))
             target = self.teacher(t).clamp(0, 1) if cfg.distill_weight or cfg.teacher_gram_weight else None
             f_target = self.vgg(target, cfg.teacher_gram_layers) if cfg.teacher_gram_weight else None
