@@ -57,6 +57,22 @@ def photo_term(features: Mapping[str, Tensor], photo: Tensor) -> Tensor:
     return losses.content_loss(features[PHOTO_LAYER], photo) / target_scale(photo)
 
 
+def photo_bound_term(features: Mapping[str, Tensor], teacher: Mapping[str, Tensor], photo: Tensor) -> Tensor:
+    """Per pair, how much further the stylisation is from the photo than the teacher's stylisation (relu4_2,
+    relative: `nst eval`'s content distance; 0 where it is nearer), averaged."""
+    return (losses.relative_content_errors(features[PHOTO_LAYER], photo)
+            - losses.relative_content_errors(teacher[PHOTO_LAYER], photo)).clamp_min(0).mean()
+
+
+def gram_bound_term(features: Mapping[str, Tensor], teacher: Mapping[str, Tensor], style: Mapping[str, Tensor],
+                    layers: Sequence[str]) -> Tensor:
+    """Per pair, how much the stylisation's relative Gram error to the style (averaged over ``layers``) exceeds the
+    teacher's stylisation's (0 where it is below), averaged."""
+    def errors(f: Mapping[str, Tensor]) -> Tensor:
+        return sum(losses.relative_gram_errors(f[k], style[k]) for k in layers) / len(layers)
+    return (errors(features) - errors(teacher)).clamp_min(0).mean()
+
+
 def loss_layers(cfg: AdaINTrainConfig) -> list[str]:
     """The VGG-19 layers a training step needs: relu4_1 (AdaIN and the content loss), the style loss's, the Gram
     loss's with ``gram_weight`` and relu4_2 with ``photo_weight``."""
@@ -132,6 +148,8 @@ class LightAdaINTask(TrainingTask):
     * ``gram`` (when ``gram_weight`` > 0 too): the relative Gram error at ``gram_layers`` (default
       ``style_layers``) against the style's;
     * ``photo`` (when ``photo_weight`` > 0 too): Gatys et al.'s content loss, relu4_2 against the photo's;
+    * with ``photo_bound`` / ``gram_bound``, the photo / Gram loss counts pair by pair only where the student's
+      stylisation is further from the photo / the style than the teacher's stylisation of the same pair;
     * ``teacher_gram`` (when ``teacher_gram_weight`` > 0): the relative Gram error at ``teacher_gram_layers``
       against the teacher's stylisation of the same pair (a target the photo's layout can reach).
     """
@@ -150,8 +168,10 @@ class LightAdaINTask(TrainingTask):
         weights = self.teacher_meta.get("encoder", {}).get("weights", "bundled")
         layers = loss_layers(cfg)  # checked even when unused: a misspelt --style-layers is an error, not a no-op
         self.style_feature_layers = layers if cfg.perceptual_weight else [ENCODER_LAYER]  # what the style's features feed
-        teacher_layers = list(cfg.teacher_gram_layers) if cfg.teacher_gram_weight else []
-        self.layers = list(dict.fromkeys(self.style_feature_layers + teacher_layers))  # the stylisation's too
+        self.teacher_layers = list(dict.fromkeys((list(cfg.teacher_gram_layers) if cfg.teacher_gram_weight else [])
+                                                 + ([PHOTO_LAYER] if cfg.photo_bound else [])
+                                                 + (list(cfg.gram_at()) if cfg.gram_bound else [])))
+        self.layers = list(dict.fromkeys(self.style_feature_layers + self.teacher_layers))  # the stylisation's too
         self.content_layers = [ENCODER_LAYER] + ([PHOTO_LAYER] if cfg.photo_weight and cfg.perceptual_weight else [])
         self.vgg = VGGFeatures(self.layers, weights).to(device)
         self.model = init_seeded(LightAdaIN(tuple(cfg.widths), skips=cfg.skips, style_skips=cfg.style_skips,
@@ -168,8 +188,8 @@ class LightAdaINTask(TrainingTask):
             fc_t = fcs[ENCODER_LAYER]
             fs = self.vgg(s, self.style_feature_layers)
             t = losses.adain(fc_t, *losses.mean_std(fs[ENCODER_LAYER]))
-            target = self.teacher(t).clamp(0, 1) if cfg.distill_weight or cfg.teacher_gram_weight else None
-            f_target = self.vgg(target, cfg.teacher_gram_layers) if cfg.teacher_gram_weight else None
+            target = self.teacher(t).clamp(0, 1) if cfg.distill_weight or self.teacher_layers else None
+            f_target = self.vgg(target, self.teacher_layers) if self.teacher_layers else None
         y, rec, fc = net(c, s)
         model = net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
         embedded = model.encoder.embed(fc)
@@ -185,10 +205,13 @@ class LightAdaINTask(TrainingTask):
             terms["content"] = cfg.perceptual_weight * content_term(fy, t)
             terms["style"] = cfg.perceptual_weight * cfg.style_weight * style_term(fy, fs, cfg.style_layers)
             if cfg.gram_weight:
-                terms["gram"] = cfg.perceptual_weight * cfg.gram_weight * gram_term(fy, fs, cfg.gram_at())
+                terms["gram"] = cfg.perceptual_weight * cfg.gram_weight * (
+                    gram_bound_term(fy, f_target, fs, cfg.gram_at()) if cfg.gram_bound else gram_term(fy, fs, cfg.gram_at()))
             if cfg.photo_weight:
-                terms["photo"] = cfg.perceptual_weight * cfg.photo_weight * photo_term(fy, fcs[PHOTO_LAYER])
-        if f_target is not None:
+                terms["photo"] = cfg.perceptual_weight * cfg.photo_weight * (
+                    photo_bound_term(fy, f_target, fcs[PHOTO_LAYER]) if cfg.photo_bound
+                    else photo_term(fy, fcs[PHOTO_LAYER]))
+        if cfg.teacher_gram_weight:
             terms["teacher_gram"] = cfg.teacher_gram_weight * gram_term(fy, f_target, cfg.teacher_gram_layers)
         return terms
 
