@@ -86,17 +86,13 @@ def gram_loss(features: Tensor, target_gram: Tensor, shift: float = 0.0) -> Tens
     return F.mse_loss(gram, target)
 
 
-def relative_gram_errors(features: Tensor, style_features: Tensor) -> Tensor:
-    """Σ (G − A)² / Σ A² for each image (shape N): the Gram error relative to the target's, with A the Gram
-    matrix of ``style_features`` (one style per image, or one for all)."""
+def relative_gram_loss(features: Tensor, style_features: Tensor) -> Tensor:
+    """Σ (G − A)² / Σ A² per image, averaged over the batch: the Gram error relative to the target's, with A
+    the Gram matrix of ``style_features`` (one style per image, or one for all) — `nst eval`'s per-layer
+    style distance as a loss."""
     target = gram_matrix(style_features).expand(features.shape[0], -1, -1)
     gram = gram_matrix(features)
-    return (gram - target).square().mean(dim=(1, 2)) / target.square().mean(dim=(1, 2)).clamp_min(1e-12)
-
-
-def relative_gram_loss(features: Tensor, style_features: Tensor) -> Tensor:
-    """:func:`relative_gram_errors` averaged over the batch — `nst eval`'s per-layer style distance as a loss."""
-    return relative_gram_errors(features, style_features).mean()
+    return ((gram - target).square().mean(dim=(1, 2)) / target.square().mean(dim=(1, 2)).clamp_min(1e-12)).mean()
 
 
 def relative_content_errors(features: Tensor, target: Tensor) -> Tensor:

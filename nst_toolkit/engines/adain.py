@@ -105,12 +105,10 @@ class AdaINTrainConfig:
     teacher_gram_layers: tuple[str, ...] = option(("relu4_1", "relu5_1"), "For --arch light: comma-separated VGG-19 "
                                                                           "layers of --teacher-gram-weight's loss.")
     # Session 18: the light model beat the VGG-19 model's content on one painting and its style on another, and
-    # missed the other number on each; bounds aim each pair at the teacher's numbers instead of as far as possible.
+    # missed the other number on each; the bound aims each pair at the teacher's content instead of as near as possible.
     photo_bound: bool = option(False, "For --arch light: the photo loss counts, pair by pair, only where the "
                                       "stylisation is further from the photo (relu4_2, relative) than the teacher's "
                                       "stylisation of the same pair.")
-    gram_bound: bool = option(False, "For --arch light: the Gram loss counts, pair by pair, only where the "
-                                     "stylisation's Gram error to the style exceeds the teacher's stylisation's.")
 
     def validate(self) -> None:
         check_positive(size=self.size, batch_size=self.batch_size, steps=self.steps, lr=self.lr)
@@ -130,10 +128,8 @@ class AdaINTrainConfig:
         validate_layers(self.teacher_gram_layers)
         if self.teacher_gram_weight and self.arch != "light":
             raise NSTError("teacher-gram-weight needs --arch light (a teacher to distil)")
-        for name, on, weight in (("photo", self.photo_bound, self.photo_weight),
-                                 ("gram", self.gram_bound, self.gram_weight)):
-            if on and (self.arch != "light" or not weight or not self.perceptual_weight):
-                raise NSTError(f"{name}-bound needs --arch light, --{name}-weight and --perceptual-weight above 0")
+        if self.photo_bound and (self.arch != "light" or not self.photo_weight or not self.perceptual_weight):
+            raise NSTError("photo-bound needs --arch light, --photo-weight and --perceptual-weight above 0")
         if not 0 <= self.blocks <= 16:
             raise NSTError(f"blocks must be in 0..16, not {self.blocks}")
         if len(self.widths) != 4 or any(not 1 <= w <= 1024 for w in self.widths):

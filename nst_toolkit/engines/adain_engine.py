@@ -64,15 +64,6 @@ def photo_bound_term(features: Mapping[str, Tensor], teacher: Mapping[str, Tenso
             - losses.relative_content_errors(teacher[PHOTO_LAYER], photo)).clamp_min(0).mean()
 
 
-def gram_bound_term(features: Mapping[str, Tensor], teacher: Mapping[str, Tensor], style: Mapping[str, Tensor],
-                    layers: Sequence[str]) -> Tensor:
-    """Per pair, how much the stylisation's relative Gram error to the style (averaged over ``layers``) exceeds the
-    teacher's stylisation's (0 where it is below), averaged."""
-    def errors(f: Mapping[str, Tensor]) -> Tensor:
-        return sum(losses.relative_gram_errors(f[k], style[k]) for k in layers) / len(layers)
-    return (errors(features) - errors(teacher)).clamp_min(0).mean()
-
-
 def loss_layers(cfg: AdaINTrainConfig) -> list[str]:
     """The VGG-19 layers a training step needs: relu4_1 (AdaIN and the content loss), the style loss's, the Gram
     loss's with ``gram_weight`` and relu4_2 with ``photo_weight``."""
@@ -148,8 +139,8 @@ class LightAdaINTask(TrainingTask):
     * ``gram`` (when ``gram_weight`` > 0 too): the relative Gram error at ``gram_layers`` (default
       ``style_layers``) against the style's;
     * ``photo`` (when ``photo_weight`` > 0 too): Gatys et al.'s content loss, relu4_2 against the photo's;
-    * with ``photo_bound`` / ``gram_bound``, the photo / Gram loss counts pair by pair only where the student's
-      stylisation is further from the photo / the style than the teacher's stylisation of the same pair;
+    * with ``photo_bound``, the photo loss counts pair by pair only where the student's stylisation is further
+      from the photo than the teacher's stylisation of the same pair;
     * ``teacher_gram`` (when ``teacher_gram_weight`` > 0): the relative Gram error at ``teacher_gram_layers``
       against the teacher's stylisation of the same pair (a target the photo's layout can reach).
     """
@@ -169,8 +160,7 @@ class LightAdaINTask(TrainingTask):
         layers = loss_layers(cfg)  # checked even when unused: a misspelt --style-layers is an error, not a no-op
         self.style_feature_layers = layers if cfg.perceptual_weight else [ENCODER_LAYER]  # what the style's features feed
         self.teacher_layers = list(dict.fromkeys((list(cfg.teacher_gram_layers) if cfg.teacher_gram_weight else [])
-                                                 + ([PHOTO_LAYER] if cfg.photo_bound else [])
-                                                 + (list(cfg.gram_at()) if cfg.gram_bound else [])))
+                                                 + ([PHOTO_LAYER] if cfg.photo_bound else [])))
         self.layers = list(dict.fromkeys(self.style_feature_layers + self.teacher_layers))  # the stylisation's too
         self.content_layers = [ENCODER_LAYER] + ([PHOTO_LAYER] if cfg.photo_weight and cfg.perceptual_weight else [])
         self.vgg = VGGFeatures(self.layers, weights).to(device)
@@ -205,8 +195,7 @@ class LightAdaINTask(TrainingTask):
             terms["content"] = cfg.perceptual_weight * content_term(fy, t)
             terms["style"] = cfg.perceptual_weight * cfg.style_weight * style_term(fy, fs, cfg.style_layers)
             if cfg.gram_weight:
-                terms["gram"] = cfg.perceptual_weight * cfg.gram_weight * (
-                    gram_bound_term(fy, f_target, fs, cfg.gram_at()) if cfg.gram_bound else gram_term(fy, fs, cfg.gram_at()))
+                terms["gram"] = cfg.perceptual_weight * cfg.gram_weight * gram_term(fy, fs, cfg.gram_at())
             if cfg.photo_weight:
                 terms["photo"] = cfg.perceptual_weight * cfg.photo_weight * (
                     photo_bound_term(fy, f_target, fcs[PHOTO_LAYER]) if cfg.photo_bound
