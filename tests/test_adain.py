@@ -289,17 +289,41 @@ def test_style_layers_choose_the_style_terms_layers(vgg, photo_folder, styles):
     assert "unknown VGG-19 layer 'relu9_1'" in r.stdout
 
 
+class _Copycat(torch.nn.Module):
+    """A student whose stylisation is ``picture`` (the rest of its outputs its own)."""
+
+    def __init__(self, inner, picture):
+        super().__init__()
+        self.inner, self.encoder, self.picture = inner, inner.encoder, picture
+
+    def forward(self, content, style):
+        return (self.picture, *self.inner(content, style)[1:])
+
+
+def _plain_and_changed(cfg, photo_folder, styles, **changes):
+    """Two light distillation tasks on the same crops and weights: ``cfg`` and ``cfg`` with ``changes``."""
+    from nst_toolkit.engines.adain_engine import LightAdaINTask
+
+    plain = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
+    task = LightAdaINTask(replace(cfg, **changes), plain.content, plain.style, torch.device("cpu"))
+    task.model.load_state_dict(plain.model.state_dict())
+    return plain, task
+
+
+def _pictures_at_step_0(task, cfg):
+    """The content crops of step 0, the student's stylisation of them and the teacher's (hand-computed)."""
+    c, s = task.content.batch(2, cfg.seed, 0), task.style.batch(2, cfg.seed + 1, 0)
+    fc, fs = task.vgg(c, ["relu4_1"])["relu4_1"], task.vgg(s, ["relu4_1"])["relu4_1"]
+    return c, task.model(c, s)[0], task.teacher(losses.adain(fc, *losses.mean_std(fs))).clamp(0, 1)
+
+
 def _check_added_term(photo_folder, styles, field, expected):
     """Light distillation with ``field`` = 3 beside --perceptual-weight 2: its term (``field`` less "_weight")
     equals 2 · 3 · ``expected(task, content, style, stylised)``, every other term is unchanged, a negative
     weight is refused, and the VGG-19 decoder's training adds the term after its warm-up. → (plain, task)."""
-    from nst_toolkit.engines.adain_engine import LightAdaINTask
-
     name = field.removesuffix("_weight")
     cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), size=32, batch_size=2, perceptual_weight=2.0)
-    plain = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
-    task = LightAdaINTask(replace(cfg, **{field: 3.0}), plain.content, plain.style, torch.device("cpu"))
-    task.model.load_state_dict(plain.model.state_dict())
+    plain, task = _plain_and_changed(cfg, photo_folder, styles, **{field: 3.0})
     with torch.no_grad():
         a, b = plain.loss_fn(plain.model, 0), task.loss_fn(task.model, 0)
         c = task.content.batch(2, cfg.seed, 0)
@@ -361,32 +385,18 @@ def test_teacher_gram_weight_adds_a_gram_term_against_the_teachers_picture(photo
     """--teacher-gram-weight: the relative Gram error at --teacher-gram-layers between the student's stylisation
     and the teacher's of the same pair, not scaled by --perceptual-weight; the teacher runs for it even without
     pixel distillation; it needs the light architecture and known layers."""
-    from nst_toolkit.engines.adain_engine import LightAdaINTask, gram_term
+    from nst_toolkit.engines.adain_engine import gram_term
 
     cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), size=32, batch_size=2, perceptual_weight=2.0,
                   distill_weight=0.0)
-    plain = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
-    task = LightAdaINTask(replace(cfg, teacher_gram_weight=3.0, teacher_gram_layers=("relu5_1",)), plain.content,
-                          plain.style, torch.device("cpu"))
+    plain, task = _plain_and_changed(cfg, photo_folder, styles, teacher_gram_weight=3.0,
+                                     teacher_gram_layers=("relu5_1",))
     assert "relu5_1" in task.layers and "relu5_1" not in plain.layers
-    task.model.load_state_dict(plain.model.state_dict())
     with torch.no_grad():
         a, b = plain.loss_fn(plain.model, 0), task.loss_fn(task.model, 0)
-        c, s = task.content.batch(2, cfg.seed, 0), task.style.batch(2, cfg.seed + 1, 0)
-        fc, fs = task.vgg(c, ["relu4_1"])["relu4_1"], task.vgg(s, ["relu4_1"])["relu4_1"]
-        teacher = task.teacher(losses.adain(fc, *losses.mean_std(fs))).clamp(0, 1)
-        y = task.model(c, s)[0]
+        _, y, teacher = _pictures_at_step_0(task, cfg)
         want = 3.0 * gram_term(task.vgg(y, ["relu5_1"]), task.vgg(teacher, ["relu5_1"]), ["relu5_1"])
-
-        class Copycat(torch.nn.Module):  # a student whose stylisation is the teacher's picture
-            def __init__(self, inner):
-                super().__init__()
-                self.inner, self.encoder = inner, inner.encoder
-
-            def forward(self, content, style):
-                return (teacher, *self.inner(content, style)[1:])
-
-        copied = task.loss_fn(Copycat(task.model), 0)
+        copied = task.loss_fn(_Copycat(task.model, teacher), 0)
     assert "teacher_gram" not in a and "distill" not in b
     assert float(b["teacher_gram"]) == pytest.approx(float(want), rel=1e-5) and float(b["teacher_gram"]) > 0.01
     assert float(copied["teacher_gram"]) < 1e-6 < float(copied["style"])  # the teacher's picture is its target, not the style
@@ -404,36 +414,20 @@ def test_photo_bound_counts_only_where_the_student_is_further_from_the_photo_tha
     relative, as `nst eval`'s) over the teacher's stylisation's (0 where the student is nearer); a student whose
     stylisation is the teacher's picture scores 0; the other terms are unchanged; it needs its weight and the
     light architecture."""
-    from nst_toolkit.engines.adain_engine import LightAdaINTask
-
     cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), size=32, batch_size=2, perceptual_weight=2.0,
                   distill_weight=0.0, photo_weight=0.5)
-    plain = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
-    task = LightAdaINTask(replace(cfg, photo_bound=True), plain.content, plain.style, torch.device("cpu"))
+    plain, task = _plain_and_changed(cfg, photo_folder, styles, photo_bound=True)
     assert plain.teacher_layers == [] and task.teacher_layers == ["relu4_2"]
-    task.model.load_state_dict(plain.model.state_dict())
     with torch.no_grad():
         a, b = plain.loss_fn(plain.model, 0), task.loss_fn(task.model, 0)
-        c, s = task.content.batch(2, cfg.seed, 0), task.style.batch(2, cfg.seed + 1, 0)
-        fc, fs = task.vgg(c, ["relu4_1"])["relu4_1"], task.vgg(s, ["relu4_1"])["relu4_1"]
-        teacher = task.teacher(losses.adain(fc, *losses.mean_std(fs))).clamp(0, 1)
-        y = task.model(c, s)[0]
+        c, y, teacher = _pictures_at_step_0(task, cfg)
         fy, ft, fcs = (task.vgg(x, ["relu4_2"])["relu4_2"] for x in (y, teacher, c))
 
         def content(f):  # nst eval's content distance, image by image
             return ((f - fcs) ** 2).flatten(1).sum(1) / (fcs ** 2).flatten(1).sum(1)
 
         want = 2.0 * 0.5 * (content(fy) - content(ft)).clamp_min(0).mean()
-
-        class Copycat(torch.nn.Module):  # a student whose stylisation is the teacher's picture
-            def __init__(self, inner):
-                super().__init__()
-                self.inner, self.encoder = inner, inner.encoder
-
-            def forward(self, content, style):
-                return (teacher, *self.inner(content, style)[1:])
-
-        copied = task.loss_fn(Copycat(task.model), 0)
+        copied = task.loss_fn(_Copycat(task.model, teacher), 0)
     assert float(b["photo"]) == pytest.approx(float(want), rel=1e-4) and float(b["photo"]) > 0.01
     assert float(b["photo"]) < float(a["photo"])  # the excess over the teacher's, not the distance itself
     assert float(copied["photo"]) == 0.0 < float(copied["style"])
