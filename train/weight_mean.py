@@ -3,8 +3,11 @@
     python train/weight_mean.py OUT.safetensors W1 MODEL1 W2 MODEL2 [...]
 
 Issue #12: two light AdaIN models that share a training history (one leaning to the painting, one to the photo)
-average into a model between them; the weights must sum to 1. OUT keeps the first model's metadata and records
-each part (weight, sha256, step) under ``weight_mean``. Every input is loaded through the toolkit's checks.
+average into a model between them; the weights are relative (divided by their sum: 1 1 1 is an equal mean).
+OUT keeps the first model's metadata and records each part (weight, sha256, step) under ``weight_mean``. Every
+input is loaded through the toolkit's checks. A part may be a training checkpoint (its model's tensors count, its
+optimiser state does not): equal weights over the checkpoints of a run's last steps average out the step-to-step
+noise of its end point (session 19).
 """
 import sys
 from pathlib import Path
@@ -14,11 +17,15 @@ from nst_toolkit.io import sha256_file
 
 
 def weight_mean(out: Path, parts: list[tuple[float, Path]]) -> Path:
-    if abs(sum(w for w, _ in parts) - 1) > 1e-6 or any(w <= 0 for w, _ in parts):
-        raise SystemExit("weights must be positive and sum to 1")
+    if any(w <= 0 for w, _ in parts):
+        raise SystemExit("weights must be positive")
+    total = sum(w for w, _ in parts)
+    parts = [(w / total, path) for w, path in parts]
     acc, meta, record = None, None, []
     for w, path in parts:
         tensors, m = load_checkpoint(path)
+        tensors = {k: v for k, v in tensors.items() if k.startswith("model.")}
+        m = {k: v for k, v in m.items() if k != "optimizer"}
         if acc is None:
             acc, meta = {k: w * v.double() for k, v in tensors.items()}, m
             dtypes = {k: v.dtype for k, v in tensors.items()}
