@@ -57,7 +57,7 @@ class Evaluator:
             if content.shape[-2:] != stylized.shape[-2:]:
                 content = F.interpolate(content, size=stylized.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
             fc = self.vgg(content, [CONTENT_LAYER])[CONTENT_LAYER]
-            out["content_distance"] = float(F.mse_loss(fx[CONTENT_LAYER], fc) / fc.square().mean().clamp_min(1e-12))
+            out["content_distance"] = float(losses.relative_content_errors(fx[CONTENT_LAYER], fc).mean())
             out["ssim"] = ssim(colour.rgb_to_ycbcr(stylized)[:, :1], colour.rgb_to_ycbcr(content)[:, :1])
         if style is not None:
             d = self.layer_style_distances(fx, style)

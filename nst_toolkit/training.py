@@ -247,14 +247,20 @@ def run_dir_for(model_file: str | Path) -> Path:
     return model_file.with_name(f"{model_file.stem}.run")
 
 
+def model_part(tensors: Mapping[str, Tensor], meta: Mapping[str, Any]) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """A loaded checkpoint's model: its ``model.*`` tensors and its metadata without the optimiser's part (a model
+    file comes back as it is; a training checkpoint loses its optimiser state)."""
+    return ({k: v for k, v in tensors.items() if k.startswith("model.")},
+            {k: v for k, v in meta.items() if k != "optimizer"})
+
+
 def finalize(checkpoint: str | Path, out: str | Path, engine: str, extra: Mapping[str, Any] | None = None) -> Path:
     """Write the model file from a training checkpoint: the model's tensors and metadata, no optimiser state."""
     from .checkpoints import load_checkpoint, save_checkpoint
 
-    tensors, meta = load_checkpoint(checkpoint, engine)
-    meta.pop("optimizer", None)
+    tensors, meta = model_part(*load_checkpoint(checkpoint, engine))
     meta.update(extra or {})
-    return save_checkpoint(out, {k: v for k, v in tensors.items() if k.startswith("model.")}, meta)
+    return save_checkpoint(out, tensors, meta)
 
 
 def preview_renderer(image: Tensor, render: Callable[[nn.Module, Tensor], Tensor]) -> Callable[[nn.Module, Path], None]:

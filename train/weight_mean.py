@@ -14,6 +14,7 @@ from pathlib import Path
 
 from nst_toolkit.checkpoints import load_checkpoint, save_checkpoint
 from nst_toolkit.io import sha256_file
+from nst_toolkit.training import model_part
 
 
 def weight_mean(out: Path, parts: list[tuple[float, Path]]) -> Path:
@@ -23,9 +24,7 @@ def weight_mean(out: Path, parts: list[tuple[float, Path]]) -> Path:
     parts = [(w / total, path) for w, path in parts]
     acc, meta, record = None, None, []
     for w, path in parts:
-        tensors, m = load_checkpoint(path)
-        tensors = {k: v for k, v in tensors.items() if k.startswith("model.")}
-        m = {k: v for k, v in m.items() if k != "optimizer"}
+        tensors, m = model_part(*load_checkpoint(path))
         if acc is None:
             acc, meta = {k: w * v.double() for k, v in tensors.items()}, m
             dtypes = {k: v.dtype for k, v in tensors.items()}
