@@ -161,7 +161,7 @@ def train_adain_command():
         dev, rank, world = init_distributed(device_for(v["device"]))
         quiet_datasets()
         cs = CropSampler(v["content"], cfg.size, rank=rank, world_size=world)
-        ss = CropSampler(v["style"], cfg.size, rank=rank, world_size=world)
+        ss = CropSampler(v["style"], cfg.size, rank=rank, world_size=world, short_side=cfg.style_short_side)
         if rank == 0 and not v["quiet"]:
             typer.echo(f"{len(cs)} content and {len(ss)} style images on rank 0 "
                        f"({cs.skipped + ss.skipped} unreadable, skipped); world size {world}", err=True)

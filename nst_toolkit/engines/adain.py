@@ -37,6 +37,10 @@ class AdaINTrainConfig:
     """Defaults of `nst train-adain`; each value's source is in its comment."""
 
     size: int = option(256, "Training crop size, px.")  # paper: 256 crops of images resized to 512
+    # Issue #12, session 20: the photos and paintings both keep a shorter side of size × 1.25 (320 px), so a painting
+    # was seen at 0.64-0.8 of the scale `nst adain` shows it at (its longest side 512 px, about 400 px short).
+    style_short_side: int = option(0, "Shorter side the style images are kept at before the random crops, px "
+                                      "(0: --size × 1.25, as the photos).")
     batch_size: int = option(8, "Content/style pairs per step.")  # paper, sec. 6.1
     steps: int = option(20000, "Training steps in all (a resumed run continues up to this).")  # paper: 160k
     # Departure: first train the decoder to invert the encoder (target = content features plus a
@@ -114,7 +118,7 @@ class AdaINTrainConfig:
         check_positive(size=self.size, batch_size=self.batch_size, steps=self.steps, lr=self.lr)
         check_non_negative(style_weight=self.style_weight, gram_weight=self.gram_weight, photo_weight=self.photo_weight,
                            warmup_steps=self.warmup_steps, lr_decay=self.lr_decay, pixel_weight=self.pixel_weight,
-                           checkpoint_every=self.checkpoint_every,
+                           checkpoint_every=self.checkpoint_every, style_short_side=self.style_short_side,
                            reconstruct_weight=self.reconstruct_weight, embed_weight=self.embed_weight,
                            distill_weight=self.distill_weight, perceptual_weight=self.perceptual_weight,
                            teacher_gram_weight=self.teacher_gram_weight)
