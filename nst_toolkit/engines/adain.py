@@ -38,9 +38,9 @@ class AdaINTrainConfig:
 
     size: int = option(256, "Training crop size, px.")  # paper: 256 crops of images resized to 512
     # Issue #12, session 20: the photos and paintings both keep a shorter side of size × 1.25 (320 px), so a painting
-    # was seen at 0.64-0.8 of the scale `nst adain` shows it at (its longest side 512 px, about 400 px short).
+    # was seen at 0.67-0.84 of the scale `nst adain` shows it at (its longest side 512 px, about 380 px short).
     style_short_side: int = option(0, "Shorter side the style images are kept at before the random crops, px "
-                                      "(0: --size × 1.25, as the photos).")
+                                      "(0: --size × 1.25, as the photos; never below --size).")
     batch_size: int = option(8, "Content/style pairs per step.")  # paper, sec. 6.1
     steps: int = option(20000, "Training steps in all (a resumed run continues up to this).")  # paper: 160k
     # Departure: first train the decoder to invert the encoder (target = content features plus a
