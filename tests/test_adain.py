@@ -187,12 +187,12 @@ def test_cli_train_adain_style_short_side(tmp_path, monkeypatch, photo_folder, p
     # --style-short-side sets the scale the paintings are cropped at; the photos keep --size x 1.25
     import nst_toolkit.data
 
-    kept = {}
+    kept = []
 
     class Recording(CropSampler):
         def __init__(self, source, size, **kw):
             super().__init__(source, size, **kw)
-            kept[len(kept)] = self.short_side
+            kept.append(self.short_side)
 
     monkeypatch.setattr(nst_toolkit.data, "CropSampler", Recording)
     out = tmp_path / "dec.safetensors"
@@ -201,7 +201,7 @@ def test_cli_train_adain_style_short_side(tmp_path, monkeypatch, photo_folder, p
                             "--style-short-side", "56", "--val-image", str(photo), "--val-style", str(painting),
                             "--quiet", "--device", "cpu"])
     assert r.exit_code == 0, r.output
-    assert kept == {0: 40, 1: 56}
+    assert kept == [40, 56]  # content first, then style
     assert read_metadata(out)["training"]["style_short_side"] == 56
     r = runner.invoke(app, ["train-adain", "--content", str(photo_folder), "--style", str(photo_folder), "-o", str(out),
                             "--style-short-side", "-1", "--quiet", "--device", "cpu"])
