@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from . import __version__
-from .errors import NSTError, WeightsError
+from .errors import WeightsError
 from .io import atomic_write
 
 if TYPE_CHECKING:
@@ -367,32 +367,3 @@ def load_model(path: str | Path, engine: str, arch: str, build: Callable[[dict[s
     net = build(spec)
     load_into(net, tensors, path)
     return net.eval(), meta
-
-
-def describe_models() -> list[str]:
-    """One line per model file of every registered engine that uses trained models (`nst models`).
-
-    A file that cannot be read is listed with its one-line reason instead of stopping the listing.
-    """
-    from .engines import registry
-
-    rows = []
-    for spec in registry.specs():
-        if spec.model_kind is None:
-            continue
-        for where, p in model_files(spec.model_kind):
-            try:
-                m = read_metadata(p)
-                check_architecture(m, p)
-            except NSTError as e:
-                rows.append(f"{spec.name:6} {where:8} {p.stem:28} unreadable: {e}")
-                continue
-            arch = m.get("architecture") if isinstance(m.get("architecture"), dict) else {}
-            tr = m.get("training") if isinstance(m.get("training"), dict) else {}
-            how = "  distilled" if m.get("distilled_from") else ""
-            width = f"(w={arch['width']})" if "width" in arch else ""
-            rows.append(
-                f"{spec.name:6} {where:8} {p.stem:28} step {str(m.get('step', '?')):>6}  {arch.get('arch', '?')}{width}  "
-                f"size {tr.get('size', '?')}{how}  style {m.get('style_name', '-') or '-'}  v{m.get('toolkit_version', '?')}  {p}"
-            )
-    return rows

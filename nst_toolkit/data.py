@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -149,9 +148,3 @@ class CropSampler:
                 crop = crop.flip(-1)
             out[b] = crop[0]
         return out.clamp_(0, 1)
-
-    def batches(self, batch_size: int, seed: int, start_step: int = 0) -> Iterator[torch.Tensor]:
-        step = start_step
-        while True:
-            yield self.batch(batch_size, seed, step)
-            step += 1

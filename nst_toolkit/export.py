@@ -1,5 +1,5 @@
 """Export trained models: a fast-transfer model to ONNX or TorchScript, a light AdaIN model to its ONNX twin
-(:mod:`.engines.adain_onnx`), each with the pad-and-crop wrapper built in."""
+(:mod:`.engines.adain.onnx`), each with the pad-and-crop wrapper built in."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from .engines.adain import MULTIPLE
-from .engines.fast import load_fast_model, resolve_model
+from .engines.fast.engine import load_fast_model, resolve_model
 from .errors import NSTError
 from .imagefiles import check_writable_dir
 from .io import atomic_write
@@ -114,8 +114,8 @@ def export_adain(model: str, output: str | Path | None = None) -> Path:
     except ImportError:
         raise NSTError("exporting needs the onnx package: pip install onnx") from None
 
-    from .engines.adain_engine import load_adain, resolve_decoder
-    from .engines.adain_onnx import INPUTS, SOURCE_KEY, STYLE_INPUTS, style_twin_path, twin_path
+    from .engines.adain.engine import load_adain, resolve_decoder
+    from .engines.adain.onnx import INPUTS, SOURCE_KEY, STYLE_INPUTS, style_twin_path, twin_path
     from .io import sha256_file
     from .nets import LightAdaIN
 

@@ -147,6 +147,11 @@ def tv_loss(image: Tensor) -> Tensor:
     return (dy.square().sum() + dx.square().sum()) / (n * c * TV_SCALE)
 
 
+def alpha_mix(transferred: Tensor, content: Tensor, alpha: Tensor | float) -> Tensor:
+    """The content-style trade-off of AdaIN's eq. 10: α·t + (1 − α)·f, ``t`` the transferred features, ``f`` the content's."""
+    return alpha * transferred + (1 - alpha) * content
+
+
 def adain(content: Tensor, style_mean: Tensor, style_std: Tensor, eps: float = EPS) -> Tensor:
     """AdaIN(x, y) = σ(y) · (x − μ(x)) / σ(x) + μ(y) with the style statistics given."""
     mean, std = mean_std(content, eps)

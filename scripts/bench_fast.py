@@ -23,8 +23,9 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from nst_toolkit.engines.fast import (DistillTask, FastConfig, FastEngine, FastTask, FastTrainConfig, load_transformer,
-                                      resolve_model, stylize_padded)
+from nst_toolkit.engines.fast import FastConfig, FastTrainConfig
+from nst_toolkit.engines.fast.engine import FastEngine, load_transformer, resolve_model, stylize_padded
+from nst_toolkit.engines.fast.train import DistillTask, FastTask
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -36,7 +36,7 @@ def main() -> None:
     import torch
 
     from nst_toolkit.checkpoints import model_files, read_metadata
-    from nst_toolkit.engines.fast import resolve_model
+    from nst_toolkit.engines.fast.engine import resolve_model
     from nst_toolkit.io import sha256_file
 
     judge = None

@@ -23,7 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 def one_size(size: int, iters: int, reps: int) -> dict:
     import torch
 
-    from nst_toolkit.engines.gatys import GatysConfig, GatysEngine
+    from nst_toolkit.engines.gatys import GatysConfig
+
+    from nst_toolkit.engines.gatys.engine import GatysEngine
     from nst_toolkit.images import load_image
 
     samples = REPO / "nst_toolkit" / "samples"

@@ -183,8 +183,11 @@ def main() -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
 
-    from nst_toolkit.engines.gatys import GatysConfig, GatysEngine
-    from nst_toolkit.engines.improved import ImprovedConfig, ImprovedEngine
+    from nst_toolkit.engines.gatys import GatysConfig
+
+    from nst_toolkit.engines.gatys.engine import GatysEngine
+    from nst_toolkit.engines.improved import ImprovedConfig
+    from nst_toolkit.engines.improved.engine import ImprovedEngine
     from nst_toolkit.images import load_image, make_grid, save_image
     from nst_toolkit.imagefiles import save_pil
     from nst_toolkit.layers import RELU_LAYERS

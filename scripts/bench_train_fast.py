@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 GRAM = ["--loss", "gram", "--lr", "1e-3", "--style-weight", "10", "--tv-weight", "5"]  # Johnson et al.'s loss, as weighted here
 RECIPES = {
     "default": [],
-    # session 4's default: the style bank (Dumoulin et al.) fine-tuned with Johnson's loss
+    # the style-bank recipe: the style bank (Dumoulin et al.) fine-tuned with Johnson's loss
     "bank": ["--base", "bank", "--train-params", "all", *GRAM],
     "paper": ["--base", "none", "--train-params", "all", "--size", "256", "--batch-size", "4", "--steps", "40000",
               "--photo-size", "0", *GRAM],
@@ -135,7 +135,9 @@ def score(images, photos, style_path: Path, size: int, judge) -> dict[str, float
 def render_fast(model_file: str, photos, size: int):
     import torch
 
-    from nst_toolkit.engines.fast import FastConfig, FastEngine
+    from nst_toolkit.engines.fast import FastConfig
+
+    from nst_toolkit.engines.fast.engine import FastEngine
     from nst_toolkit.images import load_image
 
     engine = FastEngine(FastConfig(model=model_file))
@@ -147,7 +149,7 @@ def render_adain(painting: Path, photos, size: int):
     import torch
 
     from nst_toolkit.engines.adain import AdaINConfig
-    from nst_toolkit.engines.adain_engine import AdaINEngine
+    from nst_toolkit.engines.adain.engine import AdaINEngine
     from nst_toolkit.images import load_image
 
     eng = AdaINEngine(AdaINConfig(size=size, style_size=size))

@@ -23,10 +23,12 @@ import json, statistics, time, torch
 torch.set_num_threads(2)
 import nst_toolkit
 from nst_toolkit.images import load_image
-from nst_toolkit.engines.fast import FastConfig, FastEngine
+from nst_toolkit.engines.fast import FastConfig
+from nst_toolkit.engines.fast.engine import FastEngine
 from nst_toolkit.engines.adain import AdaINConfig
-from nst_toolkit.engines.adain_engine import AdaINEngine
-from nst_toolkit.engines.gatys import GatysConfig, GatysEngine
+from nst_toolkit.engines.adain.engine import AdaINEngine
+from nst_toolkit.engines.gatys import GatysConfig
+from nst_toolkit.engines.gatys.engine import GatysEngine
 root = nst_toolkit.__file__.rsplit("/nst_toolkit/", 1)[0] + "/nst_toolkit/samples/"
 c, s = load_image(root + "machu_picchu.jpg", 512), load_image(root + "great_wave.jpg", 512)
 c256 = load_image(root + "machu_picchu.jpg", 256)

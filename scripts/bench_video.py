@@ -70,7 +70,7 @@ def nst_video(clip: Path, out: Path, engine: str, style: Path, stabilize: float 
 
 def main() -> None:
     from nst_toolkit.images import load_image, resize_longest
-    from nst_toolkit.video import flicker, synthetic_clip
+    from nst_toolkit.stabilize import flicker, synthetic_clip
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--photos", type=Path, default=REPO / "nst_toolkit" / "samples")

@@ -19,9 +19,10 @@ from pathlib import Path
 import torch
 
 from nst_toolkit.engines.adain import AdaINConfig
-from nst_toolkit.engines.adain_engine import AdaINEngine
+from nst_toolkit.engines.adain.engine import AdaINEngine
 from nst_toolkit.checkpoints import model_files, read_metadata
-from nst_toolkit.engines.fast import FastConfig, FastEngine
+from nst_toolkit.engines.fast import FastConfig
+from nst_toolkit.engines.fast.engine import FastEngine
 from nst_toolkit.io import sha256_file
 from nst_toolkit.images import load_image, make_grid
 from nst_toolkit.imagefiles import save_pil

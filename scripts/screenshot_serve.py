@@ -1,6 +1,9 @@
 """The README's screenshot of `nst serve` after a comparison of all four engines on the built-in samples.
 
     python scripts/screenshot_serve.py -o docs/serve.png      # needs chromium + chromedriver + selenium
+
+Every engine runs at its own defaults except the size (``--size``, typed into each engine's size field);
+``--set FIELD-ENGINE=VALUE`` types more into the page's controls by their ids (e.g. ``iterations-gatys=20``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-o", "--output", type=Path, default=Path("docs/serve.png"))
     ap.add_argument("--size", default="256")
-    ap.add_argument("--iterations", default="20")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD-ENGINE=VALUE")
     a = ap.parse_args()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -36,7 +39,7 @@ def main() -> None:
         time.sleep(0.05)
     opts = webdriver.ChromeOptions()
     opts.binary_location = shutil.which("chromium")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1300,1250"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1600"):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
     try:
@@ -45,11 +48,14 @@ def main() -> None:
         until(lambda d: d.find_elements(By.ID, "engine-gatys"))
         Select(driver.find_element(By.ID, "content-sample")).select_by_value("machu_picchu")
         Select(driver.find_element(By.ID, "style-sample")).select_by_value("great_wave")
+        typed = []
         for name in ("gatys", "improved", "fast", "adain"):
             box = driver.find_element(By.ID, f"engine-{name}")
             if not box.is_selected():
                 box.click()
-        for field, value in (("size", a.size), ("iterations", a.iterations)):
+            typed.append((f"size-{name}", a.size))
+        typed += [tuple(item.split("=", 1)) for item in a.set]
+        for field, value in typed:
             el = driver.find_element(By.ID, field)
             el.clear()
             el.send_keys(value)

@@ -13,7 +13,8 @@ from nst_toolkit.checkpoints import read_metadata
 from nst_toolkit.cli import app
 from nst_toolkit.data import CropSampler
 from nst_toolkit.engines.adain import AdaINConfig, AdaINTrainConfig
-from nst_toolkit.engines.adain_engine import AdaINEngine, AdaINTask, load_decoder
+from nst_toolkit.engines.adain.engine import AdaINEngine, load_decoder
+from nst_toolkit.engines.adain.train import AdaINTask
 from nst_toolkit.errors import NSTError
 from nst_toolkit.styles import as_style_set
 from nst_toolkit.training import fit
@@ -25,7 +26,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def engine():
-    return AdaINEngine(AdaINConfig(model="default"))  # the VGG-19 model
+    return AdaINEngine(AdaINConfig(model="vgg19"))  # the VGG-19 model
 
 
 def test_adain_features_take_the_style_statistics(engine):
@@ -69,11 +70,11 @@ def test_efdm_transfer_end_to_end(engine, tmp_path):
 
 def test_alpha_zero_reproduces_the_decoded_content():
     c, s = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
-    eng = AdaINEngine(AdaINConfig(model="default", alpha=0.0))
+    eng = AdaINEngine(AdaINConfig(model="vgg19", alpha=0.0))
     with torch.no_grad():
         decoded = eng.decoder(eng.encode(c)).clamp(0, 1)
     assert torch.allclose(eng.stylize(c, s), decoded, atol=1e-5)
-    full = AdaINEngine(AdaINConfig(model="default", alpha=1.0), decoder=eng.decoder, vgg=eng.vgg).stylize(c, s)
+    full = AdaINEngine(AdaINConfig(model="vgg19", alpha=1.0), decoder=eng.decoder, vgg=eng.vgg).stylize(c, s)
     assert (full - decoded).abs().mean() > 0.01
 
 
@@ -185,7 +186,7 @@ def test_cli_train_adain(tmp_path, photo_folder, photo, painting):
 
 def test_cli_train_adain_style_short_side(tmp_path, monkeypatch, photo_folder, photo, painting):
     # --style-short-side sets the scale the paintings are cropped at; the photos keep --size x 1.25
-    import nst_toolkit.data
+    import nst_toolkit.engines.adain.train as adain_train
 
     kept = []
 
@@ -194,7 +195,7 @@ def test_cli_train_adain_style_short_side(tmp_path, monkeypatch, photo_folder, p
             super().__init__(source, size, **kw)
             kept.append(self.short_side)
 
-    monkeypatch.setattr(nst_toolkit.data, "CropSampler", Recording)
+    monkeypatch.setattr(adain_train, "CropSampler", Recording)
     out = tmp_path / "dec.safetensors"
     r = runner.invoke(app, ["train-adain", "--content", str(photo_folder), "--style", str(photo_folder), "-o", str(out),
                             "--size", "32", "--batch-size", "2", "--steps", "1", "--warmup-steps", "1",
@@ -208,7 +209,7 @@ def test_cli_train_adain_style_short_side(tmp_path, monkeypatch, photo_folder, p
     assert r.exit_code == 2 and "style" in r.output
 
 
-# ---------------------------------------------------------------- the light model (issue #12)
+# ---------------------------------------------------------------- the light model
 
 
 def test_light_model_shapes_and_adain_statistics():
@@ -228,7 +229,8 @@ def test_light_model_shapes_and_adain_statistics():
 
 
 def test_light_model_round_trip_alpha_zero_and_training(tmp_path, photo_folder, styles):
-    from nst_toolkit.engines.adain_engine import LightAdaINTask, load_adain
+    from nst_toolkit.engines.adain.train import LightAdaINTask
+    from nst_toolkit.engines.adain.engine import load_adain
     from nst_toolkit.nets import LightAdaIN
 
     cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), size=32, batch_size=2, steps=12, lr=3e-3)
@@ -255,7 +257,7 @@ def test_light_model_round_trip_alpha_zero_and_training(tmp_path, photo_folder, 
 
 
 def test_light_distillation_adds_the_papers_loss_when_asked(photo_folder, styles):
-    from nst_toolkit.engines.adain_engine import LightAdaINTask
+    from nst_toolkit.engines.adain.train import LightAdaINTask
 
     cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), size=32, batch_size=2)
     plain = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
@@ -278,7 +280,7 @@ def test_light_distillation_adds_the_papers_loss_when_asked(photo_folder, styles
 
 
 def test_style_layers_choose_the_style_terms_layers(vgg, photo_folder, styles):
-    from nst_toolkit.engines.adain_engine import LightAdaINTask, style_term
+    from nst_toolkit.engines.adain.train import LightAdaINTask, style_term
 
     torch.manual_seed(0)
     y, s = torch.rand(2, 3, 48, 48), torch.rand(2, 3, 48, 48)
@@ -327,7 +329,7 @@ class _Copycat(torch.nn.Module):
 
 def _plain_and_changed(cfg, photo_folder, styles, **changes):
     """Two light distillation tasks on the same crops and weights: ``cfg`` and ``cfg`` with ``changes``."""
-    from nst_toolkit.engines.adain_engine import LightAdaINTask
+    from nst_toolkit.engines.adain.train import LightAdaINTask
 
     plain = LightAdaINTask(cfg, CropSampler(str(photo_folder), 32), CropSampler(str(styles), 32), torch.device("cpu"))
     task = LightAdaINTask(replace(cfg, **changes), plain.content, plain.style, torch.device("cpu"))
@@ -368,7 +370,7 @@ def _check_added_term(photo_folder, styles, field, expected):
 
 
 def test_gram_weight_adds_a_gram_term_and_leaves_the_others(photo_folder, styles):
-    from nst_toolkit.engines.adain_engine import LightAdaINTask, gram_term
+    from nst_toolkit.engines.adain.train import LightAdaINTask, gram_term
 
     plain, task = _check_added_term(photo_folder, styles, "gram_weight", lambda task, c, s, y: gram_term(
         task.vgg(y, task.layers), task.vgg(s, task.layers), task.cfg.style_layers))
@@ -390,7 +392,7 @@ def test_gram_weight_adds_a_gram_term_and_leaves_the_others(photo_folder, styles
 
 
 def test_photo_weight_adds_gatys_content_loss_against_the_photo(photo_folder, styles):
-    from nst_toolkit.engines.adain_engine import photo_term
+    from nst_toolkit.engines.adain.train import photo_term
 
     def relu4_2(task, x):
         return task.vgg(x, ["relu4_2"])
@@ -410,7 +412,7 @@ def test_teacher_gram_weight_adds_a_gram_term_against_the_teachers_picture(photo
     """--teacher-gram-weight: the relative Gram error at --teacher-gram-layers between the student's stylisation
     and the teacher's of the same pair, not scaled by --perceptual-weight; the teacher runs for it even without
     pixel distillation; it needs the light architecture and known layers."""
-    from nst_toolkit.engines.adain_engine import gram_term
+    from nst_toolkit.engines.adain.train import gram_term
 
     cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), size=32, batch_size=2, perceptual_weight=2.0,
                   distill_weight=0.0)
@@ -464,7 +466,7 @@ def test_photo_bound_counts_only_where_the_student_is_further_from_the_photo_tha
 
 
 def test_light_distillation_without_the_teachers_pictures(photo_folder, styles):
-    from nst_toolkit.engines.adain_engine import LightAdaINTask
+    from nst_toolkit.engines.adain.train import LightAdaINTask
 
     cfg = replace(AdaINTrainConfig(), arch="light", widths=(4, 8, 8, 16), size=32, batch_size=2, perceptual_weight=1.0,
                   distill_weight=0.0)
@@ -484,7 +486,8 @@ def test_light_skip_branches_are_gated_by_alpha(tmp_path, photo_folder, styles):
     """Reconstruction skips (weighted 1 - alpha), style skips (AdaIN at every encoder level, weighted
     alpha) and residual blocks in the decoder: identities at first, so a grown model starts as the light
     model; trained, saved, loaded and run whole, in tiles, for several styles and as a one-style net."""
-    from nst_toolkit.engines.adain_engine import LightAdaINTask, load_adain, masked_adain
+    from nst_toolkit.engines.adain.train import LightAdaINTask
+    from nst_toolkit.engines.adain.engine import load_adain, masked_adain
     from nst_toolkit.nets import AdaINStyleNet, LightAdaIN
     from nst_toolkit.styles import StyleSet
 

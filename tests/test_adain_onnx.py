@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from nst_toolkit.checkpoints import save_checkpoint
 from nst_toolkit.cli import app
 from nst_toolkit.engines.adain import AdaINConfig
-from nst_toolkit.engines.adain_engine import AdaINEngine
-from nst_toolkit.engines.adain_onnx import runner, style_twin_path, twin_path
+from nst_toolkit.engines.adain.engine import AdaINEngine
+from nst_toolkit.engines.adain.onnx import runner, style_twin_path, twin_path
 from nst_toolkit.export import export_adain
 from nst_toolkit.images import load_image
 from nst_toolkit.nets import LightAdaIN, init_seeded

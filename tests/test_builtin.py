@@ -1,4 +1,4 @@
-"""Issue #11: the built-in training photos (`nst train-fast` without --data) and `--model all` sheets."""
+"""The built-in training photos (`nst train-fast` without --data) and `--model all` sheets."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_builtin_photos_are_present_compact_and_each_attributed():
 
 
 def test_train_fast_without_data_uses_the_builtin_photos(tmp_path, painting, photo):
-    from nst_toolkit.engines.fast import load_transformer
+    from nst_toolkit.engines.fast.engine import load_transformer
 
     out = tmp_path / "mine.safetensors"
     r = run("train-fast", "--style", painting, "--steps", "1", "--size", "32", "--batch-size", "1", "--width", "4", "--base", "none",

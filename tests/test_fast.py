@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 from nst_toolkit.checkpoints import load_checkpoint, read_metadata, save_checkpoint
 from nst_toolkit.cli import app
 from nst_toolkit.data import CropSampler
-from nst_toolkit.engines.fast import FastConfig, FastEngine, FastTask, FastTrainConfig, load_transformer, stylize_padded
+from nst_toolkit.engines.fast import FastConfig, FastTrainConfig
+from nst_toolkit.engines.fast.engine import FastEngine, load_transformer, stylize_padded
+from nst_toolkit.engines.fast.train import FastTask
 from nst_toolkit.errors import NSTError, WeightsError
 from nst_toolkit.nets import TransformerNet
 from nst_toolkit.training import fit
@@ -258,7 +260,7 @@ def test_slim_transformer_keeps_the_important_channels():
 
 
 def test_distillation_approaches_the_teacher(photo_folder):
-    from nst_toolkit.engines.fast import DistillTask
+    from nst_toolkit.engines.fast.train import DistillTask
 
     from nst_toolkit.nets import init_seeded
 
@@ -295,7 +297,7 @@ def test_cli_train_fast_distils_a_teacher(tmp_path, photo_folder, photo, paintin
 
 
 def test_style_bank_rows_are_styles_and_the_base_is_their_mean(photo_folder, painting):
-    from nst_toolkit.engines.fast import StyleBank, StyleBankTask, norm_parameter_names
+    from nst_toolkit.engines.fast.train import StyleBank, StyleBankTask, norm_parameter_names
     from nst_toolkit.images import load_image
 
     bank = StyleBank(TransformerNet(width=8, n_res=1), n_styles=3)
@@ -327,7 +329,7 @@ def test_style_bank_rows_are_styles_and_the_base_is_their_mean(photo_folder, pai
 
 
 def test_norm_only_training_from_a_base_keeps_the_convolutions(tmp_path, photo_folder, painting):
-    from nst_toolkit.engines.fast import norm_parameter_names
+    from nst_toolkit.engines.fast.train import norm_parameter_names
 
     base = TransformerNet(width=8, n_res=1)
     base_file = save_checkpoint(tmp_path / "base.safetensors", {f"model.{k}": v for k, v in base.state_dict().items()},
@@ -354,19 +356,19 @@ def test_default_recipe_specialises_the_adain_decoder_to_the_painting(tmp_path, 
     """The default `nst train-fast`: the shipped AdaIN decoder with the painting's relu4_1 statistics built in
     (so it starts as `nst adain` with that painting), trained on the AdaIN loss for that painting."""
     from nst_toolkit.engines.adain import AdaINConfig
-    from nst_toolkit.engines.adain_engine import AdaINEngine
-    from nst_toolkit.engines.fast import load_fast_model
+    from nst_toolkit.engines.adain.engine import AdaINEngine
+    from nst_toolkit.engines.fast.engine import load_fast_model
     from nst_toolkit.images import load_image
     from nst_toolkit.nets import StyledAdaINDecoder
 
     cfg = replace(FastTrainConfig(), size=32, batch_size=2, style_size=48, steps=10, photo_size=0)
-    assert (cfg.base, cfg.loss, cfg.train_params) == ("default", "adain", "all")
+    assert (cfg.base, cfg.loss, cfg.train_params) == ("vgg19", "adain", "all")
     task = _task(photo_folder, painting, cfg)
     assert isinstance(task.model, StyledAdaINDecoder)
     x = load_image(photo, 64)
     with torch.no_grad():
         start = task.render(task.model.eval(), x)
-        adain = AdaINEngine(AdaINConfig(style_size=48)).stylize(x, [load_image(painting, 48)])
+        adain = AdaINEngine(AdaINConfig(model="vgg19", style_size=48)).stylize(x, [load_image(painting, 48)])
     assert torch.allclose(start, adain, atol=1e-5)  # step 0 is exactly `nst adain` with this painting
     before, after = _fit_and_measure(task, cfg, tmp_path / "ck.safetensors")
     assert after < 0.9 * before
@@ -378,7 +380,7 @@ def test_default_recipe_specialises_the_adain_decoder_to_the_painting(tmp_path, 
     assert r.exit_code == 0, r.output
     net, meta = load_fast_model(model)
     assert isinstance(net, StyledAdaINDecoder) and meta["step"] == 2 and meta["encoder"]["layer"] == "relu4_1"
-    assert meta["base"]["name"] == "default" and meta["base"]["architecture"]["arch"] == "AdaINDecoder"
+    assert meta["base"]["name"] == "vgg19" and meta["base"]["architecture"]["arch"] == "AdaINDecoder"
     assert meta["training"]["loss"] == "adain" and meta["style_sha256"] and meta["data"]["images"] == 6
     assert (tmp_path / "mine.run" / "preview_000001.jpg").is_file()
     out = tmp_path / "out.png"
@@ -397,8 +399,9 @@ def test_default_recipe_specialises_the_adain_decoder_to_the_painting(tmp_path, 
 def test_light_base_grows_a_style_net_from_the_light_adain_model(tmp_path, photo_folder, painting, photo):
     """--base light: the light AdaIN model's encoder and decoder with the painting's statistics, all trained."""
     from nst_toolkit.engines.adain import AdaINConfig
-    from nst_toolkit.engines.adain_engine import AdaINEngine, load_adain
-    from nst_toolkit.engines.fast import load_fast_model, resolve_base
+    from nst_toolkit.engines.adain.engine import AdaINEngine, load_adain
+    from nst_toolkit.engines.fast.engine import load_fast_model
+    from nst_toolkit.engines.fast.train import resolve_base
     from nst_toolkit.images import load_image
     from nst_toolkit.nets import AdaINStyleNet
 
@@ -428,7 +431,7 @@ def test_light_base_grows_a_style_net_from_the_light_adain_model(tmp_path, photo
 
 def test_style_bank_base_is_still_a_recipe(tmp_path, photo_folder, painting):
     """--base bank: the shipped style bank (a TransformerNet) fine-tuned with Johnson's loss."""
-    from nst_toolkit.engines.fast import resolve_base
+    from nst_toolkit.engines.fast.train import resolve_base
 
     cfg = replace(TINY, base="bank", size=32, steps=12, photo_size=0)
     task = _task(photo_folder, painting, cfg)

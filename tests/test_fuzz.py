@@ -1,4 +1,4 @@
-"""Hostile model files, damaged checkpoints and images through the real CLI (issue #15).
+"""Hostile model files, damaged checkpoints and images through the real CLI.
 
 Each case crafts one malformed file and asserts the contract: exit code 2, exactly one line of
 output starting with ``nst: error:`` (naming what is wrong), no traceback, no output file.
@@ -124,7 +124,7 @@ FAST_CASES = {
     "nan_weight": (lambda p: fast_model(p, edit=set_first(float("nan"))), "NaN or infinite"),
     "inf_weight": (lambda p: fast_model(p, edit=set_first(float("inf"))), "NaN or infinite"),
     "huge_weight": (lambda p: fast_model(p, edit=set_first(1e6)), "exploded weights"),
-    "adain_file": (lambda p: write(p, (shipped_models_dir() / "adain" / "default.safetensors").read_bytes()),
+    "adain_file": (lambda p: write(p, (shipped_models_dir() / "adain" / "vgg19.safetensors").read_bytes()),
                    "is a 'adain' checkpoint, not a 'fast' one"),
 }
 
@@ -139,7 +139,7 @@ def test_fast_refuses_malformed_model(tmp_path, photo, case):
 
 
 def decoder_file(path: Path, scale=0.01, value=None) -> Path:
-    tensors, meta = load_checkpoint(shipped_models_dir() / "adain" / "default.safetensors", "adain")
+    tensors, meta = load_checkpoint(shipped_models_dir() / "adain" / "vgg19.safetensors", "adain")
     if value is not None:
         bias = sorted(k for k in tensors if k.endswith(".bias"))[0]
         tensors[bias] = tensors[bias].clone().index_fill_(0, torch.tensor([0]), value)
@@ -338,7 +338,7 @@ def test_models_lists_the_rest_and_marks_a_malformed_file(tmp_path):
         assert r.exit_code == 0 and "Traceback" not in r.output, r.output
         rows = r.output.splitlines()
         assert any("great_wave_w12" in row and "TransformerNet" in row for row in rows)
-        assert any("default" in row and "AdaINDecoder" in row for row in rows)
+        assert any("vgg19" in row and "AdaINDecoder" in row for row in rows)
         assert [row for row in rows if "zz_fuzz_header" in row and "unreadable:" in row and "JSON array" in row]
         assert [row for row in rows if "zz_fuzz_width" in row and "unreadable:" in row and "width must be" in row]
     finally:

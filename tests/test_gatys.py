@@ -5,7 +5,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-from nst_toolkit.engines.gatys import GatysConfig, GatysEngine
+from nst_toolkit.engines.gatys import GatysConfig
+
+from nst_toolkit.engines.gatys.engine import GatysEngine
 from nst_toolkit.errors import DivergedError, NSTError, WeightsError
 from nst_toolkit.optimize import optimize_image
 

@@ -8,9 +8,11 @@ from typer.testing import CliRunner
 
 from nst_toolkit import losses
 from nst_toolkit.cli import app
-from nst_toolkit.engines.gatys import GatysConfig, GatysEngine
-from nst_toolkit.engines.improved import (ImprovedConfig, ImprovedEngine, StyleTerm, cross_gram, layer_weights,
-                                          make_early_stop, scale_iterations, scale_sizes)
+from nst_toolkit.engines.gatys import GatysConfig
+from nst_toolkit.engines.gatys.engine import GatysEngine
+from nst_toolkit.engines.improved import ImprovedConfig
+from nst_toolkit.engines.improved.engine import (ImprovedEngine, StyleTerm, cross_gram, layer_weights, make_early_stop,
+                                                 scale_iterations, scale_sizes)
 from nst_toolkit.errors import NSTError
 from nst_toolkit.styles import StyleSet
 

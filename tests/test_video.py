@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from nst_toolkit.cli import app
 from nst_toolkit.errors import NSTError
-from nst_toolkit.video import Stabilizer, flicker, global_motion, global_shift, shift_image, synthetic_clip
+from nst_toolkit.stabilize import Stabilizer, flicker, global_motion, global_shift, shift_image, synthetic_clip
 
 av = pytest.importorskip("av")
 runner = CliRunner()

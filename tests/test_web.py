@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import socket
+import struct
 import threading
 import time
+import zlib
 
 import pytest
 from PIL import Image
@@ -26,6 +29,14 @@ def png(w=64, h=48, seed=1) -> bytes:
     buf = io.BytesIO()
     make_photo(w, h, seed).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def png_header(w: int, h: int) -> bytes:
+    """A PNG that claims w×h pixels: a valid header, no pixel data (a few dozen bytes)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +67,97 @@ def test_page_and_assets_are_served_locally(client):
     names = [e["name"] for e in opts["engines"]]
     assert names[:4] == ["gatys", "improved", "fast", "adain"]
     assert "great_wave_w12" in next(e for e in opts["engines"] if e["name"] == "fast")["models"]
+
+
+def cli_defaults(engine: str, names: list[str]) -> dict[str, str]:
+    """The ``[default: …]`` that `nst ENGINE --help` shows for each of ``names``."""
+    from typer.testing import CliRunner
+
+    from nst_toolkit.cli import build_app
+
+    out = CliRunner().invoke(build_app(), [engine, "--help"], env={"COLUMNS": "240", "NO_COLOR": "1"}).output
+    found = {}
+    for name in names:
+        m = re.search(rf"(?<![\w-])--{name.replace('_', '-')}\s[^\n]*?\[default: ([^\]]+)\]", out)
+        assert m, f"no default of --{name} in `nst {engine} --help`"
+        found[name] = m.group(1).strip()
+    return found
+
+
+def test_options_are_read_from_the_configs_and_match_the_cli_help(client):
+    from nst_toolkit import api, engines
+    from nst_toolkit.options import bounds, settable_fields
+
+    opts = {e["name"]: e for e in client.get("/api/options").json()["engines"]}
+    for spec in engines.specs():
+        defaults = api.configure(spec.name)
+        fields = {f.name: f for f in settable_fields(spec.config)}
+        shown = opts[spec.name]["options"]
+        assert shown, spec.name
+        for o in shown:
+            f = fields[o["name"]]
+            assert o["default"] == f.default == getattr(defaults, f.name), (spec.name, f.name)
+            assert o["help"] == f.metadata["help"]
+            for key, value in bounds(f).items():
+                assert o[key] == (list(value) if isinstance(value, tuple) else value), (spec.name, f.name, key)
+        model = next((o for o in shown if o["name"] == "model"), None)
+        if model:  # the config's default model, chosen from the models found by name
+            assert model["default"] == defaults.model and model["default"] in model["choices"]
+    assert opts["adain"]["options"][0]["default"] == "light"
+    # The same defaults as the command line's help, per engine (improved and gatys differ).
+    for engine, names in (("improved", ["style_weight", "iterations", "coarse_iterations", "size"]),
+                          ("gatys", ["style_weight", "iterations", "size"])):
+        cli = cli_defaults(engine, names)
+        page = {o["name"]: o["default"] for o in opts[engine]["options"]}
+        for name in names:
+            assert float(cli[name]) == page[name], (engine, name)
+    assert {o["name"]: o["default"] for o in opts["improved"]["options"]}["style_weight"] == 20
+    assert {o["name"]: o["default"] for o in opts["gatys"]["options"]}["iterations"] == 60
+
+
+def test_a_job_with_no_values_runs_each_engine_at_its_defaults(client):
+    r = client.post("/api/jobs", data={"engines": "improved,gatys", "content_sample": "machu_picchu",
+                                       "style_sample": "great_wave", "style_weight_gatys": "3"})
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    try:
+        runs = {e["engine"]: e for e in client.get(f"/api/jobs/{job_id}").json()["engines"]}
+        improved, gatys = runs["improved"]["settings"], runs["gatys"]["settings"]
+        assert improved["style_weight"] == 20 and improved["coarse_iterations"] == 40 and improved["iterations"] == 4
+        assert gatys["style_weight"] == 3 and gatys["iterations"] == 60  # a value sent for gatys only
+        assert improved["size"] == gatys["size"] == 256  # the defaults (512) capped at this server's limit
+        end = time.time() + 120
+        while time.time() < end and client.get(f"/api/jobs/{job_id}").json()["engines"][0]["total"] is None:
+            time.sleep(0.1)
+        # The engine was built from that config: 40 steps at 128 px, then 4 at 256 px.
+        assert client.get(f"/api/jobs/{job_id}").json()["engines"][0]["total"] == 44
+    finally:
+        client.post(f"/api/jobs/{job_id}/cancel")
+    assert wait(client, job_id)["state"] == "cancelled"
+
+
+def test_a_fast_only_job_needs_no_style(client):
+    r = client.post("/api/jobs", data={"engines": "fast", "content_sample": "machu_picchu", "size_fast": "64"})
+    assert r.status_code == 201, r.text
+    state = wait(client, r.json()["id"])
+    assert state["state"] == "done", state
+    run = state["engines"][0]
+    assert run["state"] == "done" and run["settings"]["model"] == "great_wave" and run["settings"]["size"] == 64
+    assert set(run["metrics"]) == {"content_distance", "ssim"}  # no style image to measure against
+
+
+def test_upload_errors_name_the_file_in_the_command_lines_words(client):
+    r = client.post("/api/jobs", data={"engines": "adain", "style_sample": "great_wave"},
+                    files=[("content", ("huge.png", png_header(20000, 20000), "image/png"))])
+    error = r.json()["error"]
+    assert r.status_code == 400 and "too large" in error and error.startswith("huge.png: "), error
+    assert "<stdin>" not in error and "PIL" not in error
+    for filename, named in (("../some/folder/broken.gif", "broken.gif: "), ("<?>", "style image 1: ")):
+        r = client.post("/api/jobs", data={"engines": "adain", "content_sample": "machu_picchu"},
+                        files=[("style", (filename, b"GIF89a broken", "image/gif"))])
+        error = r.json()["error"]
+        assert r.status_code == 400 and error.startswith(named), error
+        assert "<stdin>" not in error and "PIL" not in error and "folder" not in error
 
 
 def test_job_runs_streams_progress_and_serves_results(client):
@@ -101,7 +203,13 @@ def test_samples_and_shipped_models_by_name(client):
      "megapixels"),
     ({"engines": "adain", "content_sample": "machu_picchu"}, None, 400, "at least one style"),
     ({"engines": "adain", "content_sample": "machu_picchu", "style_sample": "great_wave", "size": "99999"}, None, 400,
-     "size must lie between"),
+     "size must be at most 256"),
+    ({"engines": "gatys", "content_sample": "machu_picchu", "style_sample": "great_wave", "style_weight_gatys": "-1"},
+     None, 400, "gatys: style-weight must not be negative"),
+    ({"engines": "adain", "content_sample": "machu_picchu", "style_sample": "great_wave", "alpha": "2"},
+     None, 400, "adain: alpha must lie in [0, 1]"),
+    ({"engines": "adain", "content_sample": "machu_picchu", "style_sample": "great_wave", "preserve_color": "x"},
+     None, 400, "preserve-color must be one of none, luminance, histogram"),
 ])
 def test_bad_requests_get_one_clear_message(client, data, files, status, msg):
     r = client.post("/api/jobs", data=data, files=files)
@@ -177,8 +285,10 @@ def test_browser_uploads_two_images_runs_fast_and_reads_the_result(server, tmp_p
     opts.binary_location = chromium
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
         opts.add_argument(arg)
+    opts.add_argument("--window-size=1280,900")
     driver = webdriver.Chrome(service=Service(driver_path), options=opts)
     try:
+        driver.set_window_size(1280, 900)
         driver.get(server + "/")
         wait_for = WebDriverWait(driver, 120).until
         wait_for(lambda d: d.find_elements(By.ID, "engine-fast"))
@@ -191,7 +301,11 @@ def test_browser_uploads_two_images_runs_fast_and_reads_the_result(server, tmp_p
         if not driver.find_element(By.ID, "engine-fast").is_selected():
             driver.find_element(By.ID, "engine-fast").click()
         Select(driver.find_element(By.ID, "model-fast")).select_by_value("great_wave_w12")
-        size = driver.find_element(By.ID, "size")
+        # Each engine's controls start at its config's defaults.
+        assert driver.find_element(By.ID, "style_weight-improved").get_attribute("value") == "20"
+        assert driver.find_element(By.ID, "iterations-gatys").get_attribute("value") == "60"
+        assert Select(driver.find_element(By.ID, "model-adain")).first_selected_option.get_attribute("value") == "light"
+        size = driver.find_element(By.ID, "size-fast")
         size.clear()
         size.send_keys("96")
         driver.find_element(By.ID, "start").click()
@@ -199,10 +313,24 @@ def test_browser_uploads_two_images_runs_fast_and_reads_the_result(server, tmp_p
         card = driver.find_element(By.ID, "card-fast")
         numbers = card.find_element(By.CLASS_NAME, "numbers")
         assert float(numbers.get_attribute("data-seconds")) > 0 and float(numbers.get_attribute("data-style")) > 0
-        assert "style" in numbers.text and "SSIM" in numbers.text
+        # The numbers in words; the measures themselves in the tooltips.
+        assert "photo's structure" in numbers.text and "SSIM" not in numbers.text
+        assert "style distance" in numbers.get_attribute("title") and "SSIM" in numbers.get_attribute("title")
         img = card.find_element(By.TAG_NAME, "img")
         wait_for(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img))
         assert driver.execute_script("return arguments[0].naturalWidth", img) == 96
+        # Results large: at least 400 px wide on the page of a 1280-px window.
+        assert driver.execute_script("return window.innerWidth") >= 1200
+        assert driver.execute_script("return arguments[0].getBoundingClientRect().width", img) >= 400
+        # A click shows it at its natural size over the page; Escape closes it.
+        img.click()
+        box = driver.find_element(By.ID, "lightbox")
+        wait_for(lambda d: box.is_displayed())
+        zoomed = box.find_element(By.TAG_NAME, "img")
+        wait_for(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", zoomed))
+        assert driver.execute_script("return arguments[0].getBoundingClientRect().width", zoomed) == 96
+        box.click()
+        wait_for(lambda d: not box.is_displayed())
         if not (tmp_path / "page.png").exists():
             driver.save_screenshot(str(tmp_path / "page.png"))
     finally:

@@ -1,4 +1,4 @@
-"""Train the base network of `nst train-fast` (issue #11): one TransformerNet for many paintings.
+"""Train the base network of `nst train-fast`: one TransformerNet for many paintings.
 
 Dumoulin, Shlens & Kudlur 2017: the convolutions are shared, each painting has its own instance-norm
 scales and shifts. The base file is the shared network with the mean scales and shifts; from it,
@@ -25,7 +25,8 @@ def main() -> None:
 
     from nst_toolkit.checkpoints import save_checkpoint
     from nst_toolkit.data import CropSampler
-    from nst_toolkit.engines.fast import FastTrainConfig, StyleBankTask
+    from nst_toolkit.engines.fast import FastTrainConfig
+    from nst_toolkit.engines.fast.train import StyleBankTask
     from nst_toolkit.images import load_image
     from nst_toolkit.imagefiles import IMAGE_SUFFIXES
     from nst_toolkit.training import fit, run_dir_for

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the shipped fast models of the CPU recipe (issue #11; models/README.md): each is what
+# Reproduce the shipped fast models of the CPU recipe (models/README.md): each is what
 # `nst train-fast --style PAINTING` makes with no other option (200 steps specialising the AdaIN
 # decoder to the painting, built-in photos). great_wave alone on both cores (the recipe's timing, as a
 # user runs it); the others two at a time with one thread each; --max-minutes 0 so a busy machine

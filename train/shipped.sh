@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the shipped models (models/fast/*, models/adain/default) on one GPU.
+# Reproduce the shipped models (the heavy models/fast/* and models/adain/vgg19) on one GPU.
 # They were trained on one H100 (lent through this project's device tool), several at once;
 # budgets below are the wall-clock limits they ran under. Run from the repository root.
 set -euo pipefail

@@ -2,12 +2,12 @@
 
     python train/weight_mean.py OUT.safetensors W1 MODEL1 W2 MODEL2 [...]
 
-Issue #12: two light AdaIN models that share a training history (one leaning to the painting, one to the photo)
+Two light AdaIN models that share a training history (one leaning to the painting, one to the photo)
 average into a model between them; the weights are relative (divided by their sum: 1 1 1 is an equal mean).
 OUT keeps the first model's metadata and records each part (weight, sha256, step) under ``weight_mean``. Every
 input is loaded through the toolkit's checks. A part may be a training checkpoint (its model's tensors count, its
 optimiser state does not): equal weights over the checkpoints of a run's last steps average out the step-to-step
-noise of its end point (session 19).
+noise of its end point.
 """
 import sys
 from pathlib import Path

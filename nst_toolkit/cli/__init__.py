@@ -2,7 +2,7 @@
 
 * :mod:`.engines` — one command per registered engine (gatys, improved, fast, adain, …);
 * :mod:`.video` — video;  :mod:`.train` — train-fast, train-adain;  :mod:`.compare` — compare, demo;
-* :mod:`.inspect` — eval, features;  :mod:`.models` — models, export-fast;  :mod:`.serve` — serve.
+* :mod:`.evaluate` — eval, features;  :mod:`.models` — models, export-fast;  :mod:`.serve` — serve.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def build_app(only: str | None = None) -> typer.Typer:
     add_engine_commands(app, only)
     if only is None:
         from .compare import add_compare_commands
-        from .inspect import add_inspect_commands
+        from .evaluate import add_evaluate_commands
         from .models import add_model_commands
         from .serve import add_serve_commands
         from .train import add_train_commands
@@ -47,7 +47,7 @@ def build_app(only: str | None = None) -> typer.Typer:
         add_video_commands(app)
         add_train_commands(app)
         add_compare_commands(app)
-        add_inspect_commands(app)
+        add_evaluate_commands(app)
         add_model_commands(app)
         add_serve_commands(app)
     return app

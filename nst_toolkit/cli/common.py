@@ -58,24 +58,6 @@ def quiet_param() -> inspect.Parameter:
     return param("quiet", bool, typer.Option(False, "--quiet", "-q", help="No progress output."))
 
 
-def pick_device(name: str):
-    import torch
-
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
-        raise NSTError(f"device must be auto, cpu, cuda or mps, not '{name}'")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise NSTError("CUDA was asked for but is not available")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise NSTError("MPS was asked for but is not available")
-    return torch.device(name)
-
-
 def setup_torch(device) -> None:
     """Global torch settings are the CLI's business, never the engines'."""
     import os
@@ -93,6 +75,8 @@ def setup_torch(device) -> None:
 
 
 def device_for(name: str):
+    from ..api import pick_device
+
     dev = pick_device(name)
     setup_torch(dev)
     return dev

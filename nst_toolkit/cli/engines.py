@@ -24,6 +24,21 @@ from .params import config_from, config_params
 STDIN, STDOUT = Path("<stdin>"), Path("<stdout>")  # stand-ins for "-" as input / output
 
 
+def current_model(spec: EngineSpec, cfg: Any, quiet: bool) -> Any:
+    """``cfg`` with an old model name the user typed replaced by today's, said in one line on stderr."""
+    model = getattr(cfg, "model", None)
+    if model not in spec.model_aliases:
+        return cfg
+    from dataclasses import replace
+
+    from ..catalog import resolve_alias
+
+    new, notice = resolve_alias(spec.name, model)
+    if not quiet:
+        typer.echo(f"nst: {notice}", err=True)
+    return replace(cfg, model=new)
+
+
 def style_params(spec: EngineSpec) -> list:
     if not spec.style_images:
         return []
@@ -94,8 +109,7 @@ def optimize_command(spec: EngineSpec):
     ]
 
     def body(v: dict[str, Any]) -> None:
-        from .. import engines
-        from ..images import load_image
+        from .. import api
         from ..imagefiles import check_output_path, image_size
         from ..io import sha256_file
         from ..memory import output_size
@@ -110,9 +124,9 @@ def optimize_command(spec: EngineSpec):
         if hasattr(cfg, "check_memory"):  # before the image is even resized: a huge --size is refused here
             cfg.check_memory(*output_size(*image_size(v["content"]), getattr(cfg, "size", None)), spec.name)
         dev = device_for(v["device"])
-        content = load_image(v["content"], getattr(cfg, "size", None)).to(dev)
+        content = api.as_tensor(v["content"], getattr(cfg, "size", None)).to(dev)
         styles, paths = load_styles(spec, v, dev)
-        engine = engines.build(spec.name, cfg)
+        engine = api.build(spec.name, cfg)
         inputs = {"content": str(v["content"]), "content_sha256": sha256_file(v["content"]), **style_inputs(paths, v)}
         options = RecordOptions(v["save_every"], v["gif"], v["plot"], v["manifest"])
         with ProgressBar(engine.planned_steps(), spec.name, enabled=not v["quiet"]) as bar:
@@ -147,7 +161,7 @@ def one_pass_command(spec: EngineSpec):
         from ..memory import return_freed_memory_promptly
 
         return_freed_memory_promptly()  # large photos go through in tiles: keep the resident size near what is in use
-        cfg = config_from(spec.config, v)
+        cfg = current_model(spec, config_from(spec.config, v), v["quiet"])
         if hasattr(cfg, "validate"):
             cfg.validate()
         contents = v["content"] if isinstance(v["content"], list) else [v["content"]]
@@ -200,7 +214,7 @@ def torch_pipeline(spec: EngineSpec, cfg: Any, v: dict[str, Any], files: list[Pa
     """(load and stylise one input, write one result) on the torch engine; for a sheet, draw it and return (None, None)."""
     import torch
 
-    from .. import engines
+    from .. import api
     from ..images import load_image, png_bytes, save_image
 
     dev = device_for(v["device"])
@@ -219,7 +233,7 @@ def torch_pipeline(spec: EngineSpec, cfg: Any, v: dict[str, Any], files: list[Pa
             n = len(result.models)
             typer.echo(f"wrote {outs[0]}: the photo and {n} model{'s' * (n != 1)}", err=True)
         return None, None
-    run = engines.build(spec.name, cfg).bind(styles)
+    run = api.build(spec.name, cfg).bind(styles)
 
     def process(src: Path) -> torch.Tensor:
         y = run(load(src))

@@ -15,7 +15,7 @@ def add_model_commands(app: typer.Typer) -> None:
     @handle_errors
     def models():
         """List the shipped and local trained models of every engine, with their metadata."""
-        from ..checkpoints import describe_models
+        from ..catalog import describe_models
 
         rows = describe_models()
         typer.echo("\n".join(rows) if rows else "no models found")
@@ -42,7 +42,7 @@ def add_model_commands(app: typer.Typer) -> None:
                                                    "its style encoder goes beside it as .style.onnx."),
     ):
         """Export a light AdaIN model's ONNX twin: `nst adain` then stylises one photo without importing torch."""
-        from ..engines.adain_onnx import style_twin_path
+        from ..engines.adain.onnx import style_twin_path
         from ..export import export_adain as export
 
         twin = export(model, output)

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import typer
 
-from ..options import build_config, field_types, is_tuple, settable_fields, unwrap_optional
+from ..options import allowed_text, bounds, build_config, field_types, is_tuple, settable_fields, unwrap_optional
 from .common import param
 
 
@@ -34,8 +34,17 @@ def config_params(cls: type, exclude: tuple[str, ...] = ()) -> list[inspect.Para
         else:
             annotation = base
         flags = (f"--{f.name.replace('_', '-')}", f.metadata["short"]) if "short" in f.metadata else ()
-        out.append(param(f.name, annotation, typer.Option(default, *flags, help=f.metadata["help"])))
+        out.append(param(f.name, annotation, typer.Option(default, *flags, help=help_text(f))))
     return out
+
+
+def help_text(f) -> str:
+    """A field's help with its allowed values (from the field) appended, unless the text already names its choices."""
+    text, allowed = f.metadata["help"], allowed_text(f)
+    choices = bounds(f).get("choices", ())
+    if not allowed or (choices and all(c in text for c in choices)):
+        return text
+    return f"{text} [{allowed}]"
 
 
 def config_from(cls: type, values: dict[str, Any], **fixed: Any) -> Any:

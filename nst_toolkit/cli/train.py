@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from ..checkpoints import user_models_dir
+from ..catalog import default_model_path
 from ..engines.adain import AdaINTrainConfig
 from ..engines.fast import FastTrainConfig
 from ..errors import NSTError
@@ -20,7 +20,7 @@ def run_params(engine: str, max_minutes: float | None = None) -> list:
     """Options every training command has; ``max_minutes`` is the command's default time budget."""
     return [
         param("output", Optional[Path], typer.Option(
-            None, "-o", "--output", help=f"Model file (default: {user_models_dir(engine)}/NAME.safetensors).")),
+            None, "-o", "--output", help=f"Model file (default: {default_model_path(engine, 'NAME')}).")),
         param("val_image", Optional[Path], typer.Option(
             None, help=f"Photo rendered as a preview at each checkpoint (default: the built-in {SAMPLE_CONTENT_NAME}).")),
         param("resume", bool, typer.Option(False, "--resume", help="Continue from the latest checkpoint in OUT.run/.")),
@@ -43,7 +43,7 @@ def model_output(output: Optional[Path], engine: str, default_name: str) -> Path
     """The model file to write: -o, else the user's models dir; checked before any training."""
     from ..imagefiles import check_writable_dir
 
-    out = output or user_models_dir(engine) / f"{default_name}.safetensors"
+    out = output or default_model_path(engine, default_name)
     if out.suffix != ".safetensors":
         raise NSTError(f"{out}: the model file must end in .safetensors")
     check_writable_dir(out.parent)
@@ -97,12 +97,8 @@ def train_fast_command():
     ]
 
     def body(v: dict[str, Any]) -> None:
-        from ..data import CropSampler
-        from ..engines.fast import FastTask, distill_task, stylize_padded
-        from ..images import load_image
-        from ..imagefiles import IMAGE_SUFFIXES
-        from ..io import sha256_file
-        from ..resources import BUILTIN_PHOTOS_NAME, builtin_photos
+        from ..engines.fast.engine import stylize_padded
+        from ..engines.fast.train import make_training
         from ..training import init_distributed
 
         style, teacher = v["style"], v["teacher"]
@@ -114,23 +110,9 @@ def train_fast_command():
         out = model_output(v["output"], "fast", name)
         dev, rank, world = init_distributed(device_for(v["device"]))
         quiet_datasets()
-        if v["data"] is None:
-            photos = builtin_photos()
-            sampler = CropSampler(str(photos), cfg.size, rank=rank, world_size=world, name=BUILTIN_PHOTOS_NAME,
-                                  short_side=cfg.photo_size)
-            n = sum(1 for p in photos.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            data = f"built-in photos ({n}, see nst_toolkit/photos/ATTRIBUTION.md)"
-        else:
-            sampler = CropSampler(v["data"], cfg.size, rank=rank, world_size=world, short_side=cfg.photo_size)
-            data = v["data"]
+        task, note = make_training(cfg, style, teacher, v["data"], dev, rank, world)
         if rank == 0 and not v["quiet"]:
-            typer.echo(f"{len(sampler)} training images on rank 0 ({sampler.skipped} unreadable, skipped) "
-                       f"from {data}; world size {world}", err=True)
-        if teacher is not None:
-            task = distill_task(cfg, teacher, sampler, dev)
-        else:
-            task = FastTask(cfg, load_image(style, cfg.style_size), sampler, dev, style_sha256=sha256_file(style),
-                            style_name=style.stem)
+            typer.echo(note, err=True)
         train(task, out, task.cfg, v, rank, "train-fast", getattr(task, "render", stylize_padded))
 
     return command(params, body, "Train a feed-forward network for one style (Johnson et al. 2016), or distil one. "
@@ -148,9 +130,7 @@ def train_adain_command():
     ]
 
     def body(v: dict[str, Any]) -> None:
-        from ..data import CropSampler
-        from ..engines.adain import AdaINConfig
-        from ..engines.adain_engine import AdaINEngine, training_task
+        from ..engines.adain.train import make_training, preview_renderer
         from ..images import load_image
         from ..resources import sample_style
         from ..training import init_distributed
@@ -160,15 +140,11 @@ def train_adain_command():
         out = model_output(v["output"], "adain", "decoder")
         dev, rank, world = init_distributed(device_for(v["device"]))
         quiet_datasets()
-        cs = CropSampler(v["content"], cfg.size, rank=rank, world_size=world)
-        ss = CropSampler(v["style"], cfg.size, rank=rank, world_size=world, short_side=cfg.style_short_side)
+        task, note = make_training(cfg, v["content"], v["style"], dev, rank, world)
         if rank == 0 and not v["quiet"]:
-            typer.echo(f"{len(cs)} content and {len(ss)} style images on rank 0 "
-                       f"({cs.skipped + ss.skipped} unreadable, skipped); world size {world}", err=True)
-        task = training_task(cfg, cs, ss, dev)
+            typer.echo(note, err=True)
         val_style = load_image(v["val_style"] or sample_style(), 512).to(dev)
-        render = lambda model, x: AdaINEngine(AdaINConfig(), decoder=model, vgg=task.vgg).stylize(x, val_style)
-        train(task, out, cfg, v, rank, "train-adain", render, lr_decay=cfg.lr_decay)
+        train(task, out, cfg, v, rank, "train-adain", preview_renderer(task, val_style), lr_decay=cfg.lr_decay)
 
     return command(params, body, "Train an AdaIN decoder (Huang & Belongie 2017). Works under torchrun.")
 

@@ -11,6 +11,7 @@ import typer
 from ..errors import NSTError
 from ..options import build_config, settable_fields
 from .common import ProgressBar, command, device_for, device_param, param, parse_floats, quiet_param
+from .engines import current_model
 from .params import config_params
 
 # Chosen on a zoom clip of a held-out photo with adain, the least steady pair (README, "video").
@@ -54,9 +55,11 @@ def video_command():
     def body(v: dict[str, Any]) -> None:
         import torch
 
+        from .. import api
         from ..images import load_image
         from ..styles import StyleSet
-        from ..video import ClipWriter, Stabilizer, open_clip, resize_frame
+        from ..stabilize import Stabilizer
+        from ..video import ClipWriter, open_clip, resize_frame
 
         spec = engines.get(v["engine"])
         if spec.kind != "one-pass":
@@ -67,7 +70,7 @@ def video_command():
                        if k not in names and v.get(k) is not None)
         if stray:
             raise NSTError(f"--{stray[0].replace('_', '-')} is not an option of the {spec.name} engine")
-        cfg = build_config(spec.config, given)
+        cfg = current_model(spec, build_config(spec.config, given), v["quiet"])
         if hasattr(cfg, "validate"):
             cfg.validate()
         ClipWriter.check(v["output"])
@@ -83,7 +86,7 @@ def video_command():
         else:
             styles = StyleSet.none()
         info, frames = open_clip(v["input"], v["fps"])
-        run = engines.build(spec.name, cfg).bind(styles.to(dev))
+        run = api.build(spec.name, cfg).bind(styles.to(dev))
         size = getattr(cfg, "size", None)
         with ProgressBar(info.frames, f"video {spec.name}", enabled=not v["quiet"], unit="frame") as bar, \
                 ClipWriter(v["output"], info.fps, audio_from=info.source if info.audio else None) as writer:

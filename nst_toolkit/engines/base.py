@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -72,17 +72,6 @@ def init_image(kind: str, content: Tensor, style: Tensor, seed: int) -> Tensor:
     if kind == "style":
         return F.interpolate(style, size=content.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
     raise NSTError(f"init must be 'content', 'recolour', 'noise' or 'style', not '{kind}'")
-
-
-def parse_weights(values: Sequence[float] | None, n: int, what: str) -> list[float]:
-    """Per-layer weights: ``None`` means equal weights summing to 1; otherwise one positive value each."""
-    if values is None or len(values) == 0:
-        return [1.0 / n] * n
-    if len(values) != n:
-        raise NSTError(f"{what}: got {len(values)} weights for {n} items")
-    if any(not (v > 0) for v in values):
-        raise NSTError(f"{what}: weights must be positive")
-    return [float(v) for v in values]
 
 
 def target_scale(target: Tensor) -> float:

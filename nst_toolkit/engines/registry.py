@@ -10,11 +10,14 @@ written anywhere else. The built-in engines are imported on first use.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from ..errors import NSTError
+
+if TYPE_CHECKING:  # the registry itself stays free of torch
+    from .base import Engine
 
 BUILTIN_MODULES = ("gatys", "improved", "fast", "adain")  # nst_toolkit.engines.<name>, in display order
 
@@ -28,7 +31,7 @@ class EngineSpec:
 
     name: str
     config: type  # frozen dataclass; fields made with options.option are user-settable
-    build: Callable[..., Any]  # build(config, vgg=None) -> Engine
+    build: Callable[..., "Engine"]  # build(config, vgg=None)
     summary: str  # one line: the command's help
     # "optimize": many steps with progress and snapshots (one output per call);
     # "one-pass": a network, fast enough for folders of photos.
@@ -42,6 +45,10 @@ class EngineSpec:
     train_hint: Callable[[Path], str] | None = None
     # Model files this engine can use, for `nst models` (a name of checkpoints.model_files).
     model_kind: str | None = None
+    # Old model names users may have typed → today's names (the CLI says so in one line, then runs the new one).
+    model_aliases: Mapping[str, str] = field(default_factory=dict)
+    # Why the config's default model is the default (its measured numbers), for `nst models`.
+    default_note: str = ""
     # One-pass engines may serve images without torch (its import alone takes seconds):
     # torch_free(config, inputs, styles) → a function from an input file to its result (1×3×H×W float32
     # array in [0, 1]), or None when this call needs the torch engine (the command then builds it).
@@ -103,7 +110,7 @@ def get(name: str) -> EngineSpec:
         raise NSTError(f"unknown engine '{name}'; choose from {', '.join(names())}") from None
 
 
-def build(name: str, config: Any = None, vgg: Any = None) -> Any:
+def build(name: str, config: Any = None, vgg: Any = None) -> "Engine":
     """An engine by name from its config (the config's defaults when None), sharing ``vgg`` if it can."""
     spec = get(name)
     config = config if config is not None else spec.config()

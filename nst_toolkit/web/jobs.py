@@ -1,10 +1,11 @@
 """Jobs of the web page: a queue served by one worker thread, progress that a page can poll or stream.
 
 A job runs the chosen engines one after another on one content image and its styles (like `nst
-compare`), keeping per engine its state, progress, the image as it forms (optimisation engines),
-the result, the time and the `nst eval` numbers. Jobs run one at a time per worker; a failed
-job is marked failed with its one-line reason and the worker goes on; a job can be cancelled
-while queued or running (the optimisation loop stops at its next step).
+compare`), each from its validated config and the content at that config's size, built and run
+through :mod:`nst_toolkit.api` as the command line does; it keeps per engine its state, progress, the
+image as it forms (optimisation engines), the result, the time and the `nst eval` numbers. Jobs run
+one at a time per worker; a failed job is marked failed with its one-line reason and the worker goes
+on; a job can be cancelled while queued or running (the optimisation loop stops at its next step).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from ..errors import NSTError
@@ -30,7 +30,9 @@ class Cancelled(Exception):
 @dataclass
 class EngineRun:
     name: str
-    settings: dict[str, Any]
+    settings: dict[str, Any]  # the values of the options the page shows, as this run uses them
+    config: Any = None  # the engine's validated config (None: its defaults)
+    content: Tensor | None = None  # the content at this run's size (None: the job's content)
     state: str = "queued"  # queued | running | done | failed | cancelled | skipped
     step: int = 0
     total: int | None = None
@@ -129,8 +131,6 @@ class JobManager:
                 job.state, job.message = "failed", _one_line(e)
 
     def _run(self, job: Job) -> None:
-        from .. import engines
-        from ..compare import build_engine
         from ..evaluate import Evaluator
 
         vgg = self._vgg_shared()
@@ -139,26 +139,10 @@ class JobManager:
             if job.cancel.is_set():
                 run.state = "cancelled"
                 continue
-            spec = engines.get(run.name)
             run.state = "running"
-
-            def on_step(step, run=run) -> None:
-                if job.cancel.is_set():
-                    raise Cancelled()
-                run.step, run.total = step.iteration, step.total
-                run.preview = step.image
-                run.version += 1
-
             t0 = time.perf_counter()
             try:
-                engine = build_engine(run.name, run.settings, vgg, int(run.settings.get("size", 512)), 0)
-                run.total = engine.planned_steps()
-                styles = job.styles if spec.style_images else StyleSet.none()
-                with torch.inference_mode(spec.kind == "one-pass"):
-                    image = engine.stylize(job.content, styles, on_step=on_step)
-                run.seconds = time.perf_counter() - t0
-                run.result, run.step = image, run.total or 1
-                run.metrics = {k: round(v, 4) for k, v in evaluator(image, job.content, job.styles.images[0]).items()}
+                self._run_engine(job, run, vgg, evaluator)
                 run.state = "done"
             except Cancelled:
                 run.state = "cancelled"
@@ -166,6 +150,30 @@ class JobManager:
                 run.state, run.message = "failed", _one_line(e)
             run.seconds = run.seconds or time.perf_counter() - t0
             run.version += 1
+
+    @staticmethod
+    def _run_engine(job: Job, run: EngineRun, vgg, evaluator) -> None:
+        from .. import api, engines
+
+        spec = engines.get(run.name)
+
+        def on_step(step) -> None:
+            if job.cancel.is_set():
+                raise Cancelled()
+            run.step, run.total = step.iteration, step.total
+            run.preview = step.image
+            run.version += 1
+
+        content = run.content if run.content is not None else job.content
+        t0 = time.perf_counter()
+        engine = api.build(run.name, run.config if run.config is not None else api.configure(run.name), vgg)
+        run.total = engine.planned_steps()
+        styles = job.styles if spec.style_images else StyleSet.none()
+        image = api.run(engine, content, styles, spec.kind, on_step)
+        run.seconds = time.perf_counter() - t0
+        run.result, run.step = image, run.total or 1
+        style = job.styles.images[0] if len(job.styles) else None  # fast-only jobs may come without one
+        run.metrics = {k: round(v, 4) for k, v in evaluator(image, content, style).items()}
 
 
 def _one_line(e: Exception) -> str:

@@ -1,132 +1,30 @@
-"""Johnson, Alahi & Fei-Fei 2016: a feed-forward network per style (with Ulyanov's instance norm)."""
+"""Training of fast models: perceptual loss for one style (from random weights, a style-bank base or an AdaIN
+model), distillation into a narrower network, and the style bank that makes a base."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import torch
 from torch import Tensor, nn
 
-from .. import colour, losses
-from ..checkpoints import load_model, model_dirs, model_files, read_metadata, resolve_model_file
-from ..data import CropSampler
-from ..errors import NSTError
-from ..images import resize_longest
-from ..io import sha256_file
-from ..memory import choose_tile
-from ..nets import AdaINDecoder, AdaINStyleNet, LightAdaIN, StyledAdaINDecoder, TransformerNet, init_seeded, slim_transformer
-from ..optimize import Step
-from ..options import check_choice, check_colour_mode, check_non_negative, check_positive, colour_option, option, to_dict
-from ..styles import StyleSet, StylesLike, check_image_tensor
-from ..tiling import check_finite_output, instance_norm_stats, pad_to_multiple, run_padded, run_tiled, with_fixed_norms
-from ..training import TrainingTask, distilled_from
-from ..vgg import VGGFeatures, validate_layers
-from .adain import ENCODER_LAYER, STYLE_LAYERS as ADAIN_LAYERS
-from .adain import ENGINE as ADAIN_ENGINE
-from .base import EngineBase, target_scale
-from .registry import EngineSpec, register
-
-ENGINE = "fast"
-BASE_KIND = "fast_base"  # shipped base networks live in models/fast_base/, apart from the style models
-TRAIN_PARAMS = ("all", "norm")
-LOSSES = ("gram", "adain")
-TILE_HELP = ("Stylise in tiles of this many px with the whole image's statistics (bounded memory, any size); "
-             "default: tiles of about 0.4 GiB of activations when the image would need over 1 GiB at once; 0: never.")
-# Peak activation memory of an untiled TransformerNet pass, bytes per input pixel per unit of width
-# (RSS growth measured at 1024² on the CPU: width 32 → 977 B/px, width 12 → 458 B/px).
-BYTES_PER_PIXEL_PER_WIDTH = 40.0
-TILE_HALO = 64  # the TransformerNet's receptive field reaches ±54 px
-STATS_PIXELS = 1024 * 1024  # tiled runs take instance-norm statistics from the image at most this large
-
-
-@dataclass(frozen=True)
-class FastTrainConfig:
-    """Defaults of `nst train-fast`; each value's source is in its comment."""
-
-    # The default is a CPU recipe (issue #11): grow a one-style network from the shipped AdaIN model
-    # (its decoder with the painting's relu4_1 statistics built in, the bundled VGG-19 as encoder, so
-    # step 0 is `nst adain` with that painting) and train the decoder on the AdaIN paper's loss for that
-    # one painting, small crops of the built-in photos; `nst train-fast` stops after 18 minutes by
-    # default (--max-minutes), so it ends within 20 on any machine. Measured on paintings no base has
-    # seen (models/README.md, README "Benchmarks"). --base light grows one from the light AdaIN model
-    # instead (5x faster to apply, less faithful). Johnson's loss on the style bank (session 4's
-    # recipe): --base bank --loss gram --lr 1e-3 --style-weight 10 --tv-weight 5; the paper's: --base none --loss gram --size 256 --batch-size 4
-    # --steps 40000 --lr 1e-3 --style-weight 10 --tv-weight 5 --max-minutes 0 (2 COCO epochs).
-    size: int = option(128, "Training crop size, px (the paper: 256).")
-    batch_size: int = option(4, "Images per step (the paper: 4).")
-    steps: int = option(200, "Training steps in all (a resumed run continues up to this).")
-    lr: float = option(1e-4, "Adam learning rate (AdaIN's; Johnson's 1e-3 suits a TransformerNet, 1e-2 --train-params norm).")
-    width: int = option(32, "Channels of the first layer (paper 32; 12 runs ~4x faster on a CPU).")
-    n_res: int = option(5, "Residual blocks (paper 5).")
-    content_layers: tuple[str, ...] = option(("relu2_2",), "Comma-separated VGG layers of the content loss.")  # paper, 3.2
-    style_layers: tuple[str, ...] = option(("relu1_2", "relu2_2", "relu3_3", "relu4_3"),
-                                           "Comma-separated VGG layers of the style loss.")  # paper, sec. 3.2
-    content_weight: float = option(1.0, "Weight of the content loss.")
-    # Each layer's loss is relative to its target's mean square (as in the gatys engine), so these
-    # numbers are not the papers'. 2 with --loss adain: on the tuning painting (Café Terrace, light
-    # base) weight 2 reached adain's content distance in 100 steps at 12 % less style distance, 3 took
-    # over 300 steps (models/README.md); 10 with --loss gram: chosen by eye on held-out photos.
-    style_weight: float = option(2.0, "Weight of the style loss (10 suits --loss gram).")
-    tv_weight: float = option(1.0, "Weight of the total-variation loss (5 with --loss gram).")
-    style_size: int = option(512, "Longest side of the style image during training, px.")
-    photo_size: int = option(256, "Shorter side the training photos are resized to before the random crops, px "
-                                "(0: 1.25 x --size; larger: crops nearer the photos' own scale).")  # measured: 256 with 128-px crops
-    # Not in the paper: unclipped runs collapsed after ~2500 steps here.
-    max_grad_norm: float | None = option(1.0, "Clip the gradient norm to this (0: off).")
-    seed: int = option(0, "Seed of the initial weights and the crops.")
-    checkpoint_every: int = option(50, "Write a checkpoint and a preview every N steps (0: only at the end).")
-    vgg_weights: str = option("bundled", "VGG-19 weights of the loss network: bundled | torchvision | a file.")
-    # Dumoulin, Shlens & Kudlur 2017: one network's convolutions serve many styles, each style being
-    # only its instance-norm scales and shifts; a new style needs those few numbers trained.
-    base: str = option("default", "Start from this trained base network: default (the shipped VGG-19 AdaIN model), "
-                                 "light (the light AdaIN model: 5x faster models, less faithful), bank (a style bank "
-                                 "of 21 paintings, Dumoulin et al. 2017), another model's name or .safetensors file, "
-                                 "or none (a random TransformerNet, the paper). A base's own architecture replaces "
-                                 "--width/--n-res.")
-    train_params: str = option("all", "Weights to train: all (the paper) | norm (only the instance-norm scales and "
-                                      "shifts of a style-bank base, Dumoulin et al. 2017: a new style in few steps).")
-    loss: str = option("adain", "Perceptual loss: gram (Johnson et al.: Gram matrices of --style-layers, content at "
-                               "--content-layers) | adain (Huang & Belongie: mean and std of relu1_1...relu4_1, content "
-                               "at relu4_1 against the photo's features with the painting's statistics).")
-
-    def validate(self) -> None:
-        check_choice("train_params", self.train_params, TRAIN_PARAMS)
-        check_choice("loss", self.loss, LOSSES)
-        validate_layers(self.content_layers)
-        validate_layers(self.style_layers)
-        check_positive(size=self.size, batch_size=self.batch_size, steps=self.steps, lr=self.lr, width=self.width,
-                       n_res=self.n_res, style_size=self.style_size)
-        if self.width > 256 or self.n_res > 32:  # what a model file may declare (checkpoints.ARCHITECTURES)
-            raise NSTError(f"width must be at most 256 and n-res at most 32, not {self.width} and {self.n_res}")
-        check_non_negative(content_weight=self.content_weight, style_weight=self.style_weight, tv_weight=self.tv_weight,
-                           photo_size=self.photo_size,
-                           checkpoint_every=self.checkpoint_every)
-
-    def to_dict(self) -> dict:
-        return to_dict(self)
-
-
-@dataclass(frozen=True)
-class FastConfig:
-    """Defaults of `nst fast`."""
-
-    model: str = option("great_wave", "Trained model: a name from `nst models`, a .safetensors path, "
-                                       "or all (every model on one photo, as a labelled sheet).", short="-m")
-    size: int | None = option(None, "Resize the content's longest side to this, px (default: keep its size).")
-    preserve_color: str = colour_option()
-    tile: int | None = option(None, TILE_HELP)
-
-    def validate(self) -> None:
-        if self.size is not None:
-            check_positive(size=self.size)
-        if self.tile is not None:
-            check_non_negative(tile=self.tile)
-        check_colour_mode(self.preserve_color)
-
-    def to_dict(self) -> dict:
-        return to_dict(self)
+from ... import losses
+from ...checkpoints import model_dirs, read_metadata, resolve_model_file
+from ...data import CropSampler
+from ...errors import NSTError
+from ...io import sha256_file
+from ...nets import AdaINDecoder, AdaINStyleNet, LightAdaIN, StyledAdaINDecoder, TransformerNet, init_seeded, slim_transformer
+from ...tiling import run_padded
+from ...training import TrainingTask, distilled_from
+from ...vgg import VGGFeatures
+from ..adain import ENCODER_LAYER, STYLE_LAYERS as ADAIN_LAYERS
+from ..adain import ENGINE as ADAIN_ENGINE
+from ..adain import MODEL_ALIASES as ADAIN_ALIASES
+from ..base import target_scale
+from . import BASE_KIND, ENGINE, FastTrainConfig
+from .engine import load_transformer, resolve_model, stylize_padded
 
 
 class DistillTask(TrainingTask):
@@ -211,7 +109,7 @@ def adain_terms(cfg: FastTrainConfig, vgg: VGGFeatures, x: Tensor, y: Tensor, st
     the mean and std of its relu4_1, computed once): content at relu4_1 against AdaIN(photo's features,
     painting's statistics), mean and std of each layer, plus TV. ``features``: the photo's relu4_1, when
     already computed."""
-    from .adain_engine import content_term, style_term
+    from ..adain.train import content_term, style_term
 
     with torch.no_grad():
         f = features if features is not None else vgg(x, [ENCODER_LAYER])[ENCODER_LAYER]
@@ -381,49 +279,20 @@ class StyleBankTask(TrainingTask):
         return {f"model.{k}": v for k, v in self.model.base().state_dict().items()}
 
 
-def resolve_model(name_or_path: str) -> Path:
-    """A shipped or local fast model name, or a file path → the file."""
-    return resolve_model_file(name_or_path, model_dirs(ENGINE), "shipped fast model")
-
-
 def resolve_base(name_or_path: str) -> Path:
     """A base network's name — a style bank in models/fast_base/, or an AdaIN model (VGG-19 or light) in
     models/adain/ — or a file path → the file."""
-    return resolve_model_file(name_or_path, (*model_dirs(BASE_KIND), *model_dirs(ADAIN_ENGINE)), "base network")
-
-
-def load_transformer(path: str | Path) -> tuple[TransformerNet, dict[str, Any]]:
-    return load_model(path, ENGINE, "TransformerNet", lambda a: TransformerNet(int(a.get("width", 32)), int(a.get("n_res", 5))))
-
-
-def _architecture_name(path: str | Path) -> Any:
-    spec = read_metadata(path).get("architecture")
-    return spec.get("arch") if isinstance(spec, dict) else None
-
-
-def load_fast_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """A trained fast model: a TransformerNet, a StyledAdaINDecoder (``nst train-fast``'s default) or an
-    AdaINStyleNet (``--base light``)."""
-    arch = _architecture_name(path)
-    if arch == "StyledAdaINDecoder":
-        return load_model(path, ENGINE, arch, lambda a: StyledAdaINDecoder(float(a["feature_scale"])))
-    if arch == "AdaINStyleNet":
-        return load_model(path, ENGINE, arch, AdaINStyleNet.from_architecture)
-    return load_transformer(path)
+    name = ADAIN_ALIASES.get(name_or_path, name_or_path)
+    return resolve_model_file(name, (*model_dirs(BASE_KIND), *model_dirs(ADAIN_ENGINE)), "base network")
 
 
 def load_base(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     """A base for ``nst train-fast``: a style bank (TransformerNet), or an AdaIN model (VGG-19 or light)."""
     if read_metadata(path).get("engine") == ADAIN_ENGINE:
-        from .adain_engine import load_adain
+        from ..adain.engine import load_adain
 
         return load_adain(path)
     return load_transformer(path)
-
-
-def stylize_padded(net: nn.Module, image: Tensor) -> Tensor:
-    """Run ``net`` on any size (padded to the multiple its strides need, cropped back), clamped to [0, 1]."""
-    return run_padded(net, image, getattr(net, "MULTIPLE", TransformerNet.MULTIPLE))
 
 
 def distill_task(cfg: FastTrainConfig, teacher: str, sampler: CropSampler, device: torch.device) -> DistillTask:
@@ -433,67 +302,31 @@ def distill_task(cfg: FastTrainConfig, teacher: str, sampler: CropSampler, devic
     return DistillTask(replace(cfg, n_res=net.n_res), net, meta, sampler, device, teacher_sha256=sha256_file(path))
 
 
-def model_for_style(style_path: Path) -> dict[str, Any] | None:
-    """Config values selecting a shipped or local model trained on this exact style file (by sha256), if any."""
-    digest = sha256_file(style_path)
-    for _, p in model_files(ENGINE):
-        try:
-            if read_metadata(p).get("style_sha256") == digest:
-                return {"model": str(p)}
-        except NSTError:
-            continue
-    return None
+def make_training(cfg: FastTrainConfig, style: Path | None, teacher: str | None, data: str | None,
+                  device: torch.device, rank: int = 0, world_size: int = 1) -> tuple[TrainingTask, str]:
+    """The task of `nst train-fast`: learn ``style`` (an image file) or distil ``teacher`` (a model name or file),
+    on the photos of ``data`` (a folder or dataset id; None: the built-in photos), with a line saying what data
+    it found."""
+    from ...images import load_image
+    from ...imagefiles import IMAGE_SUFFIXES
+    from ...resources import BUILTIN_PHOTOS_NAME, builtin_photos
 
-
-class FastEngine(EngineBase):
-    """Applies a trained TransformerNet; the style is in the network, so style images are not used."""
-
-    name = ENGINE
-
-    def __init__(self, config: FastConfig = FastConfig(), net: TransformerNet | None = None):
-        config.validate()
-        self.config = config
-        if net is None:
-            net, self.meta = load_fast_model(resolve_model(config.model))
-        else:
-            self.meta = {}
-        self.net = net.eval()
-        self.adain = None
-        if isinstance(net, (AdaINStyleNet, StyledAdaINDecoder)):
-            # AdaIN with the style's statistics built in: the adain engine's pass, padding and tiles
-            from .adain import AdaINConfig
-            from .adain_engine import AdaINEngine
-
-            light = isinstance(net, AdaINStyleNet)
-            vgg = None if light else VGGFeatures([ENCODER_LAYER], self.meta.get("encoder", {}).get("weights", "bundled"))
-            self.adain = AdaINEngine(AdaINConfig(model=config.model, tile=config.tile),
-                                     decoder=net.adain if light else net.decoder, vgg=vgg)
-
-    @torch.no_grad()
-    def stylize(self, content: Tensor, styles: StylesLike = None, *, on_step: Callable[[Step], None] | None = None) -> Tensor:
-        check_image_tensor(content, "content")
-        self.net.to(content.device)
-        out = colour.preserve(self.config.preserve_color, content, StyleSet.none(), lambda c, _: self._forward(c))
-        return check_finite_output(out, f"fast model {self.config.model}")
-
-    def _forward(self, x: Tensor) -> Tensor:
-        if self.adain is not None:
-            code = self.net.style_code() if isinstance(self.net, AdaINStyleNet) else (self.net.style_mean, self.net.style_std)
-            return self.adain.stylize_with_stats(x, [code])
-        pixels = x.shape[-2] * x.shape[-1]
-        tile = choose_tile(self.config.tile, pixels, BYTES_PER_PIXEL_PER_WIDTH * self.net.width, TransformerNet.MULTIPLE,
-                           TILE_HALO)
-        if tile is None or x.shape[0] != 1:
-            return stylize_padded(self.net, x)
-        # Instance-norm statistics of the whole image (of a downscaled copy above STATS_PIXELS), shared by all tiles.
-        small = x if pixels <= STATS_PIXELS else resize_longest(x, int(max(x.shape[-2:]) * (STATS_PIXELS / pixels) ** 0.5))
-        fixed = with_fixed_norms(self.net, instance_norm_stats(self.net, pad_to_multiple(small, TransformerNet.MULTIPLE)))
-        return run_tiled(lambda t: stylize_padded(fixed, t), x, tile=tile, halo=TILE_HALO, multiple=TransformerNet.MULTIPLE)
-
-
-register(EngineSpec(
-    name=ENGINE, config=FastConfig, build=FastEngine, kind="one-pass", style_images=False, uses_vgg=False,
-    summary="Stylise photos with a trained feed-forward network (Johnson et al. 2016), one pass each.",
-    model_for_style=model_for_style, model_kind=ENGINE,
-    train_hint=lambda style: f"no fast model trained on {style.name}; train one with: nst train-fast --style {style}",
-))
+    if (style is None) == (teacher is None):
+        raise NSTError("give either --style (train from a style image) or --teacher (distil a trained model)")
+    cfg.validate()
+    if data is None:
+        photos = builtin_photos()
+        sampler = CropSampler(str(photos), cfg.size, rank=rank, world_size=world_size, name=BUILTIN_PHOTOS_NAME,
+                              short_side=cfg.photo_size)
+        n = sum(1 for p in photos.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        source = f"built-in photos ({n}, see nst_toolkit/photos/ATTRIBUTION.md)"
+    else:
+        sampler = CropSampler(data, cfg.size, rank=rank, world_size=world_size, short_side=cfg.photo_size)
+        source = data
+    note = (f"{len(sampler)} training images on rank {rank} ({sampler.skipped} unreadable, skipped) "
+            f"from {source}; world size {world_size}")
+    if teacher is not None:
+        return distill_task(cfg, teacher, sampler, device), note
+    task = FastTask(cfg, load_image(style, cfg.style_size), sampler, device, style_sha256=sha256_file(style),
+                    style_name=Path(style).stem)
+    return task, note

@@ -18,13 +18,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..checkpoints import model_dirs, resolve_model_file
-from ..errors import NSTError
-from ..imagefiles import image_size, load_array
-from ..io import sha256_file
-from ..memory import choose_tile, output_size
-from .adain import BYTES_PER_PIXEL, ENGINE, MULTIPLE, TILE_HALO, AdaINConfig
-from .registry import ALL_MODELS
+from ...checkpoints import model_dirs, resolve_model_file
+from ...errors import NSTError
+from ...imagefiles import image_size, load_array
+from ...io import sha256_file
+from ...memory import choose_tile, output_size
+from . import BYTES_PER_PIXEL, ENGINE, MODEL_ALIASES, MULTIPLE, TILE_HALO, AdaINConfig
+from ..registry import ALL_MODELS
 
 SOURCE_KEY = "nst_source_sha256"  # ONNX metadata: the safetensors file the twin was exported from
 INPUTS = ("content", "style_code", "alpha")  # the pass
@@ -72,12 +72,12 @@ def runner(cfg: AdaINConfig, inputs: list[Path], styles: list[Path]) -> Callable
     if len(styles) != 1 or cfg.preserve_color != "none" or cfg.model == ALL_MODELS or cfg.transfer != "adain":
         return None
     try:
-        model = resolve_model_file(cfg.model, model_dirs(ENGINE), "AdaIN model")
+        model = resolve_model_file(MODEL_ALIASES.get(cfg.model, cfg.model), model_dirs(ENGINE), "AdaIN model")
     except NSTError:
         return None  # the torch path reports it, in its words
     for content in inputs:  # header reads only: a file that cannot be read fails here, before any work
         w, h = output_size(*image_size(content), cfg.size)
-        if choose_tile(cfg.tile, w * h, BYTES_PER_PIXEL["light"], MULTIPLE, TILE_HALO) is not None:
+        if choose_tile(cfg.tile, w * h, BYTES_PER_PIXEL["light"], MULTIPLE, TILE_HALO["light"]) is not None:
             return None
     sessions = open_twin(model)
     if sessions is None:

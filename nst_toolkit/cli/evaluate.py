@@ -11,7 +11,7 @@ from ..errors import NSTError
 from .common import device_for, expand_inputs, handle_errors
 
 
-def add_inspect_commands(app: typer.Typer) -> None:
+def add_evaluate_commands(app: typer.Typer) -> None:
     @app.command("eval")
     @handle_errors
     def eval_(
@@ -72,23 +72,10 @@ def add_inspect_commands(app: typer.Typer) -> None:
         device: str = typer.Option("auto", help="auto | cpu | cuda | mps."),
     ):
         """The strongest activation maps of one VGG layer, as a labelled grid."""
-        import torch
-
-        from ..images import load_image, make_grid
-
+        from ..features import feature_grid
         from ..imagefiles import check_output_path, save_pil
-        from ..vgg import VGGFeatures, strongest_maps
 
         out = check_output_path(output)
-        if count <= 0:
-            raise NSTError(f"count must be positive, not {count}")
-        dev = device_for(device)
-        net = VGGFeatures([layer]).to(dev)
-        x = load_image(image, size).to(dev)
-        with torch.no_grad():
-            f = net(x)[layer][0]
-        maps = strongest_maps(f, count)
-        tiles = [m.expand(3, -1, -1).unsqueeze(0).cpu() for _, _, m in maps]
-        labels = [f"{layer} #{ch}  mean {mean:.1f}" for ch, mean, _ in maps]
-        save_pil(make_grid(tiles, labels, ncols=max(1, round(len(tiles) ** 0.5)), cell=160), out)
-        typer.echo(f"wrote {out}: {len(tiles)} of {f.shape[0]} channels of {layer}", err=True)
+        grid, channels = feature_grid(image, layer, count, size, device_for(device))
+        save_pil(grid, out)
+        typer.echo(f"wrote {out}: {min(count, channels)} of {channels} channels of {layer}", err=True)

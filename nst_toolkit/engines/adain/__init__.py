@@ -1,8 +1,8 @@
 """Huang & Belongie 2017: arbitrary style in one pass — VGG encoder, AdaIN at relu4_1, trained decoder.
 
-This module holds what the command line needs without torch: the configs, the constants and the
-registry entry. The networks and training live in :mod:`.adain_engine` (imported when an engine is
-built); :mod:`.adain_onnx` runs an exported light model in onnxruntime, so `nst adain` with such a
+This package's ``__init__`` holds what the command line needs without torch: the configs, the constants
+and the registry entry. :mod:`.engine` runs the networks (imported when an engine is built), :mod:`.train`
+trains them, and :mod:`.onnx` runs an exported light model in onnxruntime, so `nst adain` with such a
 model need not import torch at all.
 """
 
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import NSTError
-from ..layers import validate_layers
-from ..options import check_choice, check_colour_mode, check_non_negative, check_positive, colour_option, option, to_dict
-from .registry import EngineSpec, register
+from ...errors import NSTError
+from ...layers import validate_layers
+from ...options import check_fields, colour_option, option, to_dict
+from ..registry import EngineSpec, register
 
 ENGINE = "adain"
 TILE_HELP = ("Stylise in tiles of this many px with the whole image's statistics (bounded memory, any size); "
@@ -26,9 +26,15 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # paper, sec. 6.2
 MULTIPLE = 8  # three poolings before relu4_1
 ARCHS = ("vgg", "light")
 TRANSFERS = ("adain", "efdm")
-TILE_HALO = 72  # encoder to relu4_1 sees ±34 px, the decoder ±30 px more
+# The margin a tile needs for an exact result, by architecture: VGG-19 to relu4_1 sees ±34 px and its decoder ±30 px
+# more; the light encoder ±22 px and its decoder ±86 px (four residual blocks at 1/8 resolution: ±64 px of it).
+TILE_HALO = {"vgg": 72, "light": 112}
 # Peak activation memory of an untiled pass, bytes per pixel (RSS growth measured at 1024² on the CPU).
 BYTES_PER_PIXEL = {"vgg": 1000.0, "light": 500.0}  # vgg: 952 B/px measured; light: estimated (its skip levels: +0.1 kB)
+MODEL_ALIASES = {"default": "vgg19"}  # the VGG-19 model's name while it was the default
+DEFAULT_NOTE = ("judged by an independent VGG-16/LPIPS network on 50 held-out photo-painting pairs at 512 px: style "
+                "distance -4.558 log10, LPIPS to the photo 0.603, against vgg19's -4.569 and 0.644 (lower is better) "
+                "in about a ninth of the time")
 EMBED_SCALE = 0.01  # the light encoder's embedding predicts relu4_1 × this (the VGG decoder's feature_scale)
 
 
@@ -36,93 +42,89 @@ EMBED_SCALE = 0.01  # the light encoder's embedding predicts relu4_1 × this (th
 class AdaINTrainConfig:
     """Defaults of `nst train-adain`; each value's source is in its comment."""
 
-    size: int = option(256, "Training crop size, px.")  # paper: 256 crops of images resized to 512
-    # Issue #12, session 20: the photos and paintings both keep a shorter side of size × 1.25 (320 px), so a painting
-    # was seen at 0.67-0.84 of the scale `nst adain` shows it at (its longest side 512 px, about 380 px short).
+    size: int = option(256, "Training crop size, px.", above=0)  # paper: 256 crops of images resized to 512
+    # By default the photos and paintings both keep a shorter side of size × 1.25 (320 px), so a painting is
+    # seen at 0.67-0.84 of the scale `nst adain` shows it at (its longest side 512 px, about 380 px short).
     style_short_side: int = option(0, "Shorter side the style images are kept at before the random crops, px "
-                                      "(0: --size × 1.25, as the photos; never below --size).")
-    batch_size: int = option(8, "Content/style pairs per step.")  # paper, sec. 6.1
-    steps: int = option(20000, "Training steps in all (a resumed run continues up to this).")  # paper: 160k
+                                      "(0: --size × 1.25, as the photos; never below --size).", min=0)
+    batch_size: int = option(8, "Content/style pairs per step.", above=0)  # paper, sec. 6.1
+    steps: int = option(20000, "Training steps in all (a resumed run continues up to this).", above=0)  # paper: 160k
     # Departure: first train the decoder to invert the encoder (target = content features plus a
     # pixel loss, no style), which converges fast, then switch to the AdaIN objective.
-    warmup_steps: int = option(1000, "Steps of plain encoder inversion before the AdaIN objective.")
-    lr: float = option(1e-4, "Adam learning rate.")  # paper's reference code
-    lr_decay: float = option(5e-5, "Inverse-time decay: lr / (1 + decay * step).")  # reference code
+    warmup_steps: int = option(1000, "Steps of plain encoder inversion before the AdaIN objective.", min=0)
+    lr: float = option(1e-4, "Adam learning rate.", above=0)  # paper's reference code
+    lr_decay: float = option(5e-5, "Inverse-time decay: lr / (1 + decay * step).", min=0)  # reference code
     # Losses are relative to their targets' mean square (as in the other engines), so this is not
     # the paper's λ = 10 but plays its role.
-    style_weight: float = option(10.0, "Weight of the style (mean/std) loss.")
-    # Issue #12, session 13: the light model's largest style gap to the VGG-19 model was at relu5_1,
+    style_weight: float = option(10.0, "Weight of the style (mean/std) loss.", min=0)
+    # Measured: the light model's largest style gap to the VGG-19 model was at relu5_1,
     # which the paper's loss never sees.
     style_layers: tuple[str, ...] = option(STYLE_LAYERS, "Comma-separated VGG-19 layers of the style (mean/std) "
                                                          "loss (the paper's: relu1_1 ... relu4_1).")
-    # Issue #12, session 14: mean and std per channel leave the channels' correlations free, where the light
+    # Mean and std per channel leave the channels' correlations free, where the light
     # model's texture fell short of the VGG-19 model's (relu3_1 … relu5_1 Gram distances).
     gram_weight: float = option(0.0, "Weight of a Gram-matrix style loss at --gram-layers (relative Gram "
-                                     "error), beside the mean/std one (0: off).")
-    # Session 17: the light model matched the painting's Gram better than the VGG-19 model at relu1_1 and worse at
+                                     "error), beside the mean/std one (0: off).", min=0)
+    # Measured: the light model matched the painting's Gram better than the VGG-19 model at relu1_1 and worse at
     # relu4_1 and relu5_1; the Gram loss can leave the shallow layers to the mean/std loss.
     gram_layers: tuple[str, ...] = option((), "Comma-separated VGG-19 layers of the Gram loss (default: "
                                               "--style-layers).")
-    # Issue #12, session 15: AdaIN's content target is the transferred features, never the photo; on a
+    # AdaIN's content target is the transferred features, never the photo; on a
     # heavily textured painting the light model drifted further from the photo's layout than the VGG-19 model.
     photo_weight: float = option(0.0, "Weight of a content loss against the photo itself (Gatys et al.'s: "
                                       "VGG-19 relu4_2, relative), beside AdaIN's against the transferred "
-                                      "features (0: off).")
-    pixel_weight: float = option(1.0, "Weight of the pixel loss during the warm-up.")
+                                      "features (0: off).", min=0)
+    pixel_weight: float = option(1.0, "Weight of the pixel loss during the warm-up.", min=0)
     max_grad_norm: float | None = option(None, "Clip the gradient norm to this (0 or unset: off).")  # paper: none
     seed: int = option(0, "Seed of the initial weights and the crops.")
-    checkpoint_every: int = option(1000, "Write a checkpoint and a preview every N steps (0: only at the end).")
+    checkpoint_every: int = option(1000, "Write a checkpoint and a preview every N steps (0: only at the end).",
+                                  min=0)
     # The decoder only fits the encoder it was trained with.
     vgg_weights: str = option("bundled", "VGG-19 encoder weights: bundled | torchvision | a file.")
-    # --- the light model (issue #12): a small encoder and decoder distilled from a trained VGG-19 model ---
+    # --- the light model: a small encoder and decoder distilled from a trained VGG-19 model ---
     arch: str = option("vgg", "vgg: VGG-19 encoder and a trained decoder (the paper) | "
-                              "light: a small encoder and decoder distilled from --teacher.")
-    teacher: str = option("default", "For --arch light: the VGG-19 AdaIN model to distil (name or path).")
+                              "light: a small encoder and decoder distilled from --teacher.", choices=ARCHS)
+    teacher: str = option("vgg19", "For --arch light: the VGG-19 AdaIN model to distil (name or path).")
     widths: tuple[int, ...] = option((16, 32, 64, 256), "For --arch light: channels of the encoder's four blocks.")
-    # Reconstructing the photo through relu4_1 alone left alpha 0 at SSIM 0.65 (issue #12); skips gated by
-    # 1 - alpha give the detail back at alpha 0 and are off at alpha 1. Style skips (session 9): AdaIN at
+    # Reconstructing the photo through relu4_1 alone left alpha 0 at SSIM 0.65; skips gated by
+    # 1 - alpha give the detail back at alpha 0 and are off at alpha 1. Style skips: AdaIN at
     # every encoder level, into the decoder, gated by alpha; together they closed much of the style gap.
     skips: bool = option(False, "For --arch light: skip branches from the encoder into the decoder, "
                                 "weighted by 1 - alpha (alpha 0 reconstructs the photo through them).")
     style_skips: bool = option(False, "For --arch light: skip branches carrying each encoder level after AdaIN "
                                       "with the style's statistics at that level, weighted by alpha.")
-    blocks: int = option(0, "For --arch light: residual blocks in the decoder at 1/8 resolution (0-16).")
+    blocks: int = option(0, "For --arch light: residual blocks in the decoder at 1/8 resolution.", min=0, max=16)
     decoder_widths: tuple[int, ...] = option((), "For --arch light: channels of the decoder's six convolutions "
                                                  "before the last, 1/8 resolution first (default: the encoder's, "
                                                  "mirrored).")
     # Distillation, reconstruction and embedding terms are each relative (L1 on [0, 1] pixels; the
     # embedding MSE divided by its target's mean square), so weights near 1 balance them.
     distill_weight: float = option(1.0, "For --arch light: weight of the L1 distance to the teacher's stylisation "
-                                        "(0: the teacher's decoder is not run).")
-    reconstruct_weight: float = option(1.0, "For --arch light: weight of decoding the content back (alpha 0).")
-    embed_weight: float = option(0.5, "For --arch light: weight of matching VGG-19 relu4_1 through a 1x1 embedding.")
-    # Pixel distillation alone gave blurry, weakly stylised output (issue #12, sitting 3): this adds
+                                        "(0: the teacher's decoder is not run).", min=0)
+    reconstruct_weight: float = option(1.0, "For --arch light: weight of decoding the content back (alpha 0).",
+                                      min=0)
+    embed_weight: float = option(0.5, "For --arch light: weight of matching VGG-19 relu4_1 through a 1x1 embedding.",
+                                min=0)
+    # Pixel distillation alone gave blurry, weakly stylised output: this adds
     # the paper's own objective on the student's output, so it learns the texture, not a blur of it.
     perceptual_weight: float = option(0.0, "For --arch light: weight of the paper's content and style loss "
                                             "(VGG-19; style times --style-weight) on the student's stylisation "
-                                            "(0: pixel distillation only).")
-    # Issue #12, session 17: the light model's Gram gap to the painting sat at relu4_1 and relu5_1; the painting's
+                                            "(0: pixel distillation only).", min=0)
+    # Measured: the light model's Gram gap to the painting sat at relu4_1 and relu5_1; the painting's
     # own Gram there may be out of reach for a picture with the photo's layout, the teacher's picture of the pair is not.
     teacher_gram_weight: float = option(0.0, "For --arch light: weight of a Gram loss at --teacher-gram-layers "
                                              "against the teacher's stylisation of the same pair (relative Gram "
-                                             "error; 0: off).")
+                                             "error; 0: off).", min=0)
     teacher_gram_layers: tuple[str, ...] = option(("relu4_1", "relu5_1"), "For --arch light: comma-separated VGG-19 "
                                                                           "layers of --teacher-gram-weight's loss.")
-    # Session 18: the light model beat the VGG-19 model's content on one painting and its style on another, and
+    # Measured: the light model beat the VGG-19 model's content on one painting and its style on another, and
     # missed the other number on each; the bound aims each pair at the teacher's content instead of as near as possible.
     photo_bound: bool = option(False, "For --arch light: the photo loss counts, pair by pair, only where the "
                                       "stylisation is further from the photo (relu4_2, relative) than the teacher's "
                                       "stylisation of the same pair.")
 
     def validate(self) -> None:
-        check_positive(size=self.size, batch_size=self.batch_size, steps=self.steps, lr=self.lr)
-        check_non_negative(style_weight=self.style_weight, gram_weight=self.gram_weight, photo_weight=self.photo_weight,
-                           warmup_steps=self.warmup_steps, lr_decay=self.lr_decay, pixel_weight=self.pixel_weight,
-                           checkpoint_every=self.checkpoint_every, style_short_side=self.style_short_side,
-                           reconstruct_weight=self.reconstruct_weight, embed_weight=self.embed_weight,
-                           distill_weight=self.distill_weight, perceptual_weight=self.perceptual_weight,
-                           teacher_gram_weight=self.teacher_gram_weight)
-        check_choice("arch", self.arch, ARCHS)
+        check_fields(self)
         if not self.style_layers:
             raise NSTError("style-layers must name at least one VGG-19 layer")
         validate_layers(self.style_layers)
@@ -134,8 +136,6 @@ class AdaINTrainConfig:
             raise NSTError("teacher-gram-weight needs --arch light (a teacher to distil)")
         if self.photo_bound and (self.arch != "light" or not self.photo_weight or not self.perceptual_weight):
             raise NSTError("photo-bound needs --arch light, --photo-weight and --perceptual-weight above 0")
-        if not 0 <= self.blocks <= 16:
-            raise NSTError(f"blocks must be in 0..16, not {self.blocks}")
         if len(self.widths) != 4 or any(not 1 <= w <= 1024 for w in self.widths):
             raise NSTError(f"widths must be four channel counts in 1..1024, not {self.widths}")
         if self.decoder_widths and (len(self.decoder_widths) != 6 or any(not 1 <= w <= 1024 for w in self.decoder_widths)):
@@ -153,25 +153,22 @@ class AdaINTrainConfig:
 class AdaINConfig:
     """Defaults of `nst adain`."""
 
-    model: str = option("default", "Model: a name from `nst models`, a .safetensors path, "
-                                    "or all (every model on one photo, as a labelled sheet).", short="-m")
-    alpha: float = option(1.0, "Content-style trade-off, 0 (content) ... 1 (full style).")  # paper, sec. 7.1
+    # The light model is the default: by the independent judge on 50 held-out pairs it is as stylised as the
+    # VGG-19 model and closer to the photo (DEFAULT_NOTE), at a fraction of the time, and runs without torch.
+    model: str = option("light", "Model: a name from `nst models` (light: the small distilled network, the default; "
+                                 "vgg19: the paper's VGG-19 encoder and decoder), a .safetensors path, "
+                                 "or all (every model on one photo, as a labelled sheet).", short="-m")
+    alpha: float = option(1.0, "Content-style trade-off: 0 keeps the content, 1 is full style.", min=0, max=1)  # paper, sec. 7.1
     # EFDM (Zhang et al., CVPR 2022) is a drop-in for the statistics step; the decoder stays the same.
     transfer: str = option("adain", "Feature transfer: adain (the style's mean and std per channel, the paper) | "
-                                    "efdm (its whole distribution per channel, Zhang et al. 2022).")
-    size: int = option(512, "Longest side of the content (output), px.")
-    style_size: int = option(512, "Longest side of each style image, px.")
+                                    "efdm (its whole distribution per channel, Zhang et al. 2022).", choices=TRANSFERS)
+    size: int = option(512, "Longest side of the content (output), px.", above=0)
+    style_size: int = option(512, "Longest side of each style image, px.", above=0)
     preserve_color: str = colour_option()  # the paper (sec. 7.1) uses histogram matching
-    tile: int | None = option(None, TILE_HELP)
+    tile: int | None = option(None, TILE_HELP, min=0)
 
     def validate(self) -> None:
-        if not 0.0 <= self.alpha <= 1.0:
-            raise NSTError(f"alpha must lie in [0, 1], not {self.alpha}")
-        check_positive(size=self.size, style_size=self.style_size)
-        check_choice("transfer", self.transfer, TRANSFERS)
-        if self.tile is not None:
-            check_non_negative(tile=self.tile)
-        check_colour_mode(self.preserve_color)
+        check_fields(self)
 
     def to_dict(self) -> dict:
         return to_dict(self)
@@ -179,14 +176,14 @@ class AdaINConfig:
 
 def build_engine(config: AdaINConfig = AdaINConfig(), vgg: Any = None) -> Any:
     """The engine of ``config`` (imports torch and the networks)."""
-    from .adain_engine import AdaINEngine
+    from .engine import AdaINEngine
 
     return AdaINEngine(config, vgg=vgg)
 
 
 def torch_free_runner(config: AdaINConfig, inputs: list[Path], styles: list[Path]) -> Callable[[Path], Any] | None:
     """The model's exported ONNX twin in onnxruntime, or None when it cannot serve these inputs."""
-    from .adain_onnx import runner
+    from .onnx import runner
 
     return runner(config, inputs, styles)
 
@@ -194,5 +191,6 @@ def torch_free_runner(config: AdaINConfig, inputs: list[Path], styles: list[Path
 register(EngineSpec(
     name=ENGINE, config=AdaINConfig, build=build_engine, kind="one-pass", model_kind=ENGINE,
     summary="Arbitrary style transfer in one pass (AdaIN, Huang & Belongie 2017).",
+    model_aliases=MODEL_ALIASES, default_note=DEFAULT_NOTE,
     torch_free=torch_free_runner,
 ))

@@ -1,0 +1,56 @@
+"""What trained models there are, for people: the listing of `nst models`, where a trained model goes by default,
+and the names a model used to have. Reads file headers only (no torch), through the registry's entries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .checkpoints import check_architecture, model_files, read_metadata, user_models_dir
+from .engines import registry
+from .errors import NSTError
+
+
+def default_model_path(engine: str, name: str) -> Path:
+    """Where `nst train-*` writes a model of ``engine`` called ``name`` when no -o is given."""
+    return user_models_dir(engine) / f"{name}.safetensors"
+
+
+def resolve_alias(engine: str, model: str) -> tuple[str, str | None]:
+    """``model`` under its current name, and a one-line notice when the user typed an old name (else None)."""
+    spec = registry.get(engine)
+    new = spec.model_aliases.get(model)
+    if new is None:
+        return model, None
+    return new, f"note: the {engine} model '{model}' is now called '{new}'; using '{new}'"
+
+
+def describe_models() -> list[str]:
+    """One line per model file of every registered engine that uses trained models (`nst models`), each engine's
+    default marked, followed by the reason for the default where the engine gives one.
+
+    A file that cannot be read is listed with its one-line reason instead of stopping the listing.
+    """
+    rows = []
+    for spec in registry.specs():
+        if spec.model_kind is None:
+            continue
+        default = getattr(spec.config(), "model", None)
+        for where, p in model_files(spec.model_kind):
+            try:
+                m = read_metadata(p)
+                check_architecture(m, p)
+            except NSTError as e:
+                rows.append(f"{spec.name:6} {where:8} {p.stem:28} unreadable: {e}")
+                continue
+            arch = m.get("architecture") if isinstance(m.get("architecture"), dict) else {}
+            tr = m.get("training") if isinstance(m.get("training"), dict) else {}
+            how = "  distilled" if m.get("distilled_from") else ""
+            width = f"(w={arch['width']})" if "width" in arch else ""
+            mark = "*" if where == "shipped" and p.stem == default else " "
+            rows.append(
+                f"{spec.name:6} {where:8}{mark}{p.stem:28} step {str(m.get('step', '?')):>6}  {arch.get('arch', '?')}{width}  "
+                f"size {tr.get('size', '?')}{how}  style {m.get('style_name', '-') or '-'}  v{m.get('toolkit_version', '?')}  {p}"
+            )
+        if spec.default_note:
+            rows.append(f"{'':6} * {spec.name} default '{default}': {spec.default_note}")
+    return rows
