@@ -115,7 +115,7 @@ def export_adain(model: str, output: str | Path | None = None) -> Path:
         raise NSTError("exporting needs the onnx package: pip install onnx") from None
 
     from .engines.adain.engine import load_adain, resolve_decoder
-    from .engines.adain.onnx import INPUTS, SOURCE_KEY, STYLE_INPUTS, style_twin_path, twin_path
+    from .engines.adain.onnx import FIXED_INPUTS, INPUTS, SOURCE_KEY, STYLE_INPUTS, int8_twin_path, style_twin_path, twin_path
     from .io import sha256_file
     from .nets import LightAdaIN
 
@@ -144,9 +144,65 @@ def export_adain(model: str, output: str | Path | None = None) -> Path:
             onnx.save(proto, str(tmp))
         return write
 
-    # The style encoder first: the pass's file is what `nst adain` looks for, so it appears last.
+    # The style encoder first, the 8-bit pass next: the float pass's file is what `nst adain` looks for first.
     atomic_write(style_twin_path(output), graph(style_twin, (style_example,), STYLE_INPUTS, ["style_code"],
                                                 {"style": {2: "style_height", 3: "style_width"}}))
-    return atomic_write(output, graph(AdaINTwin(net).eval(), (torch.rand(1, 3, 64, 72), code, torch.tensor(1.0)), INPUTS,
-                                      ["stylized"], {"content": {2: "height", 3: "width"},
-                                                     "stylized": {2: "height", 3: "width"}}))
+    sizes = {"content": {2: "height", 3: "width"}, "stylized": {2: "height", 3: "width"}}
+    content_example = torch.rand(1, 3, 64, 72)
+
+    def int8(tmp: Path) -> None:
+        graph(AdaINTwinAtFullStyle(net).eval(), (content_example, code), FIXED_INPUTS, ["stylized"], sizes)(tmp)
+        quantize_pass(tmp, style_twin_path(output), props)
+
+    atomic_write(int8_twin_path(output), int8)
+    return atomic_write(output, graph(AdaINTwin(net).eval(), (content_example, code, torch.tensor(1.0)), INPUTS,
+                                      ["stylized"], sizes))
+
+
+class AdaINTwinAtFullStyle(nn.Module):
+    """:class:`AdaINTwin` at alpha 1 (`nst adain`'s default): no alpha input, and the content skip branches,
+    which alpha 1 gates off, left out of the graph."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.twin = AdaINTwin(model)
+
+    def forward(self, content: Tensor, code: Tensor) -> Tensor:
+        return self.twin(content, code, 1.0)
+
+
+CALIBRATION_PHOTOS = 8  # built-in photos (content, and as styles beside the sample painting) that set the int8 ranges
+
+
+def quantize_pass(path: Path, style_twin: Path, props: dict[str, str]) -> None:
+    """Rewrite the float ONNX graph at ``path`` with 8-bit convolutions (onnxruntime's static QDQ quantisation:
+    per-channel int8 weights, uint8 activations whose ranges come from a pass over built-in photos, each with the
+    code of the sample painting or of another photo)."""
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from .imagefiles import IMAGE_SUFFIXES, load_array
+    from .resources import builtin_photos, sample_style
+
+    photos = sorted(p for p in builtin_photos().iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:CALIBRATION_PHOTOS]
+    styles = [sample_style(), *photos[1:]]
+    encoder = ort.InferenceSession(str(style_twin), providers=["CPUExecutionProvider"])
+    feeds = [{"content": load_array(p, 512), "style_code": encoder.run(None, {"style": load_array(s, 512)})[0]}
+             for p, s in zip(photos, styles)]
+
+    class Photos(CalibrationDataReader):
+        def get_next(self) -> dict | None:
+            return feeds.pop() if feeds else None
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(path), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(path), Photos(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["Conv"])
+    proto = onnx.load(str(path))
+    onnx.helper.set_model_props(proto, props)
+    onnx.save(proto, str(path))

@@ -7,6 +7,7 @@ install mode (editable, wheel, ``pip install .``). The models live in the reposi
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -18,6 +19,15 @@ BUILTIN_PHOTOS_NAME = "built-in photos (nst_toolkit/photos)"
 
 def _as_path(package: str, *parts: str) -> Path:
     return Path(str(resources.files(package).joinpath(*parts)))
+
+
+def cache_dir() -> Path:
+    """Where derived files are cached (converted VGG weights, encoded styles): $NST_CACHE_DIR, else
+    $XDG_CACHE_HOME/nst_toolkit (~/.cache/nst_toolkit)."""
+    if os.environ.get("NST_CACHE_DIR"):
+        return Path(os.environ["NST_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "nst_toolkit"
 
 
 def shipped_models_dir() -> Path:

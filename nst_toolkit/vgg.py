@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -20,6 +19,7 @@ from torch import Tensor, nn
 from .errors import WeightsError
 from .io import atomic_write, sha256_file
 from .layers import BLOCKS, CONV_LAYERS, LAYER_NAMES, validate_layers
+from .resources import cache_dir
 
 BUNDLED_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 BUNDLED_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
@@ -43,14 +43,6 @@ def build_features(pooling: str = "max") -> nn.Sequential:
 
 
 # ---------------------------------------------------------------- weight sources
-
-
-def cache_dir() -> Path:
-    """Where converted weights are cached: $NST_CACHE_DIR, else $XDG_CACHE_HOME/nst_toolkit."""
-    if os.environ.get("NST_CACHE_DIR"):
-        return Path(os.environ["NST_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "nst_toolkit"
 
 
 def locate_bundled_weights() -> Path:

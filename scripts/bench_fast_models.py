@@ -5,7 +5,7 @@
 
 Each model (default: every shipped and local fast model) is matched to its painting in --paintings
 by the style sha256 in its metadata; models whose painting is not there are listed as skipped. The
-photos are rendered at --size px by the model and by `nst adain` (the default VGG-19 model) with
+photos are rendered at --size px by the model and by `nst adain` (its default model) with
 the painting, and scored like scripts/bench_train_fast.py: `nst eval`'s style and content distance
 (medians) and, with --judge, an independent judge's style log10 and LPIPS to the photo. Writes
 OUT/table.md and OUT/results.json.
@@ -20,6 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train_fast import render_adain, render_fast, score  # noqa: E402  (the same rendering and scores)
+
+from nst_toolkit.engines.adain import AdaINConfig  # noqa: E402
+
+ADAIN_MODEL = AdaINConfig().model  # what `nst adain` uses when no --model is given
 
 
 def main() -> None:
@@ -60,7 +64,7 @@ def main() -> None:
         rows.append({"model": m.stem, "painting": painting.stem, "arch": arch, "step": meta.get("step"),
                      **score(render_fast(str(m), photos, a.size), photos, painting, a.size, judge)})
         if painting.stem not in adain_rows:
-            adain_rows[painting.stem] = {"model": "adain", "painting": painting.stem, "arch": "AdaINDecoder", "step": None,
+            adain_rows[painting.stem] = {"model": f"adain ({ADAIN_MODEL})", "painting": painting.stem, "arch": "adain", "step": None,
                                          **score(render_adain(painting, photos, a.size), photos, painting, a.size, judge)}
         print(json.dumps(rows[-1]), file=sys.stderr)
     a.out.mkdir(parents=True, exist_ok=True)

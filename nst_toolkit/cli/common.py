@@ -100,9 +100,11 @@ class ProgressBar:
     error message is printed."""
 
     def __init__(self, total: int | None, desc: str, enabled: bool = True, unit: str = "it"):
-        from tqdm import tqdm
+        self.bar = _Silent()
+        if enabled:  # tqdm's import is a noticeable part of a one-photo command's start-up
+            from tqdm import tqdm
 
-        self.bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, disable=not enabled, file=sys.stderr)
+            self.bar = tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr)
         self.started = False
 
     def __enter__(self) -> "ProgressBar":
@@ -127,6 +129,24 @@ class ProgressBar:
 
     def close(self) -> None:
         self.bar.close()
+
+
+class _Silent:
+    """What a disabled bar needs of tqdm's interface: nothing is drawn, ``write`` still prints."""
+
+    n, initial, total = 0, 0, None
+
+    def set_postfix(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def refresh(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def write(self, text: str, file: Any = None) -> None:
+        print(text, file=file or sys.stderr)
 
 
 def expand_inputs(paths: Iterable[Path]) -> list[Path]:

@@ -39,11 +39,12 @@ def add_model_commands(app: typer.Typer) -> None:
         model: str = typer.Argument(..., help="Light AdaIN model: name or .safetensors path."),
         output: Optional[Path] = typer.Option(None, "-o", "--output",
                                               help="The .onnx file (default: beside the model, where `nst adain` uses it); "
-                                                   "its style encoder goes beside it as .style.onnx."),
+                                                   "its style encoder goes beside it as .style.onnx, the 8-bit "
+                                                   "alpha-1 pass as .int8.onnx."),
     ):
         """Export a light AdaIN model's ONNX twin: `nst adain` then stylises one photo without importing torch."""
-        from ..engines.adain.onnx import style_twin_path
+        from ..engines.adain.onnx import int8_twin_path, style_twin_path
         from ..export import export_adain as export
 
         twin = export(model, output)
-        typer.echo(f"wrote {twin} and {style_twin_path(twin).name}", err=True)
+        typer.echo(f"wrote {twin}, {style_twin_path(twin).name} and {int8_twin_path(twin).name}", err=True)

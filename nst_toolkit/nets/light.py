@@ -208,7 +208,9 @@ class LightAdaIN(nn.Module):
         levels = self.encoder.levels(content) if levels is None else levels
         moved = [alpha_mix(adain(c, m, s), c, alpha)
                  for c, (m, s) in zip(levels[len(levels) - len(stats):], stats)]
-        return self.decoder(moved[-1], levels if self.has_skips else None, moved if self.has_style_skips else None, alpha)
+        full_style = isinstance(alpha, float) and alpha == 1.0  # the content skips' gate, 1 - alpha, is 0: leave them out
+        content = levels if self.has_skips and not full_style else None
+        return self.decoder(moved[-1], content, moved if self.has_style_skips else None, alpha)
 
     def forward(self, content: Tensor, style: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Training pass: (stylised at alpha 1, reconstructed content at alpha 0, content features)."""
