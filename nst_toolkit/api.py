@@ -73,6 +73,36 @@ def build(engine: str, config: Any = None, vgg: Any = None) -> "Engine":
     return registry.build(engine, config if config is not None else configure(engine), vgg)
 
 
+def check_memory(engine: str, config: Any, width: int, height: int) -> None:
+    """Refuse, before anything is loaded, a result of ``width``×``height`` px that ``engine`` with ``config``
+    could not hold in the memory available now (one line naming the largest size that fits)."""
+    from .engines import registry
+    from .memory import require_one_pass
+
+    if hasattr(config, "check_memory"):
+        config.check_memory(width, height, engine)
+    elif registry.get(engine).kind == "one-pass":
+        from .catalog import activation_bytes_per_pixel
+
+        require_one_pass(engine, width, height, getattr(config, "tile", None), activation_bytes_per_pixel(engine, config))
+
+
+def input_size(image: ImageLike) -> tuple[int, int] | None:
+    """(width, height) of an image the API takes, from a file's header alone; None for what it cannot read."""
+    import numpy as np
+
+    from .imagefiles import image_size
+
+    if isinstance(image, (str, Path)):
+        return image_size(image)
+    if hasattr(image, "size") and isinstance(getattr(image, "size"), tuple):  # PIL
+        return image.size
+    if isinstance(image, np.ndarray) and image.ndim >= 2:
+        return image.shape[1], image.shape[0]
+    shape = getattr(image, "shape", None)
+    return (int(shape[-1]), int(shape[-2])) if shape is not None and len(shape) >= 2 else None
+
+
 def as_tensor(image: ImageLike, size: int | None = None, what: str = "image") -> "torch.Tensor":
     """Any image the API takes as float32 1×3×H×W in [0, 1], its longest side resized to ``size`` if given.
     Files go through the same guards as the command line's (size limits, decoding errors)."""
@@ -138,6 +168,11 @@ def stylize(content: ImageLike, style: ImageLike | Sequence[ImageLike] | None = 
     cfg = configure(engine, options)
     dev = pick_device(device)
     size = getattr(cfg, "size", None)
+    dims = input_size(content)
+    if dims is not None:
+        from .memory import output_size
+
+        check_memory(engine, cfg, *output_size(*dims, size))
     x = as_tensor(content, size, "content").to(dev)
     styles_in = [] if style is None else list(style) if isinstance(style, (list, tuple)) else [style]
     if spec.style_images:

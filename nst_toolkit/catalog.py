@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .checkpoints import check_architecture, model_files, read_metadata, user_models_dir
+from .checkpoints import check_architecture, model_dirs, model_files, read_metadata, resolve_model_file, user_models_dir
 from .engines import registry
 from .errors import NSTError
 
@@ -54,3 +54,29 @@ def describe_models() -> list[str]:
         if spec.default_note:
             rows.append(f"{'':6} * {spec.name} default '{default}': {spec.default_note}")
     return rows
+
+
+def activation_bytes_per_pixel(engine: str, config: object) -> float | None:
+    """Peak activation memory per pixel of a one-pass engine's untiled pass with ``config``'s model, from the
+    measurements the engine packages publish and the model file's header (no torch); None when not known
+    (no model file, an unreadable one: building the engine then says why)."""
+    from .engines import registry
+
+    spec = registry.get(engine)
+    model = getattr(config, "model", None)
+    if spec.kind != "one-pass" or spec.model_kind is None or not isinstance(model, str) or model == registry.ALL_MODELS:
+        return None
+    try:
+        arch = read_metadata(resolve_model_file(model, model_dirs(spec.model_kind), "model")).get("architecture")
+    except NSTError:
+        return None
+    from .engines import adain, fast
+
+    name = arch.get("arch") if isinstance(arch, dict) else None
+    if name == "TransformerNet" and type(arch.get("width", 32)) is int:
+        return fast.BYTES_PER_PIXEL_PER_WIDTH * arch.get("width", 32)
+    if name in ("LightAdaIN", "AdaINStyleNet"):
+        return adain.BYTES_PER_PIXEL["light"]
+    if name in ("AdaINDecoder", "StyledAdaINDecoder"):
+        return adain.BYTES_PER_PIXEL["vgg"]
+    return None

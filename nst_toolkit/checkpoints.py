@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from . import __version__
 from .errors import WeightsError
-from .io import atomic_write
+from .io import atomic_write, file_problem
 
 if TYPE_CHECKING:
     import torch
@@ -25,20 +25,22 @@ META_KEY = "nst"  # the whole metadata as JSON under one key; safetensors metada
 
 
 def save_checkpoint(path: str | Path, tensors: Mapping[str, Tensor], metadata: Mapping[str, Any]) -> Path:
-    """Write ``tensors`` and ``metadata`` (JSON-able, must name ``engine``) atomically."""
-    from safetensors.torch import save_file
+    """Write ``tensors`` and ``metadata`` (JSON-able, must name ``engine``) atomically: serialised in memory,
+    then written with every byte counted (:func:`~nst_toolkit.io.atomic_write`)."""
+    from safetensors.torch import save
 
     if "engine" not in metadata:
         raise ValueError("checkpoint metadata must name the engine")
     meta = {"toolkit_version": __version__, **metadata}
     flat = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     header = {META_KEY: json.dumps(meta, sort_keys=True), "engine": str(meta["engine"])}
-    return atomic_write(path, lambda tmp: save_file(flat, str(tmp), metadata=header))
+    return atomic_write(path, save(flat, metadata=header))
 
 
 # What a checkpoint may declare, checked before anything is built or allocated.
 FLOAT_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}  # safetensors dtype → bytes per element
 MAX_HEADER = 100_000_000  # bytes of JSON header
+MAX_TENSORS = 10_000  # entries of a header (the largest shipped training checkpoint holds a few hundred)
 MAX_WEIGHT = 1e4  # |w| beyond this is an exploded network (shipped models stay below 2)
 
 
@@ -107,11 +109,27 @@ def _check_entry(path: Path, name: str, entry: Any, data_len: int) -> None:
         raise bad(f"declares shape {_short(shape)} but holds {offsets[1] - offsets[0]} bytes")
 
 
+def _bounded_objects(path: Path) -> Callable[[list], dict]:
+    """A JSON ``object_pairs_hook`` that stops the parse at once when the header holds more objects than
+    :data:`MAX_TENSORS` entries can (each tensor entry is one object, plus the header and its metadata)."""
+    count = 0
+
+    def hook(pairs: list) -> dict:
+        nonlocal count
+        count += 1
+        if count > MAX_TENSORS + 2:
+            raise WeightsError(f"{path}: its header declares more than {MAX_TENSORS} tensors; not a model of this toolkit")
+        return dict(pairs)
+
+    return hook
+
+
 def _read_header(path: str | Path) -> tuple[dict[str, dict], dict[str, Any]]:
     """(tensor entries, nst metadata) of a checkpoint from its header alone, every field checked."""
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: no such checkpoint")
+    problem = file_problem(path)
+    if problem is not None:
+        raise WeightsError(f"{path}: {'no such checkpoint' if problem == 'no such file' else problem}")
     not_ours = f"{path}: not a safetensors checkpoint (pickled .pth files are refused)"
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -124,11 +142,13 @@ def _read_header(path: str | Path) -> tuple[dict[str, dict], dict[str, Any]]:
         if n > size - 8:
             raise WeightsError(f"{path}: truncated file (its header alone needs {n} bytes, the file has {size})")
         try:
-            header = json.loads(f.read(n))
+            header = json.loads(f.read(n), object_pairs_hook=_bounded_objects(path))
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise WeightsError(not_ours) from None
     if not isinstance(header, dict):
         raise WeightsError(f"{path}: safetensors header is a JSON {_json_kind(header)}, not an object")
+    if len(header) > MAX_TENSORS + 1:
+        raise WeightsError(f"{path}: its header declares {len(header) - 1} tensors, more than {MAX_TENSORS}")
     raw = header.pop("__metadata__", {})
     if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
         raise WeightsError(f"{path}: safetensors __metadata__ must map names to strings")
@@ -331,9 +351,12 @@ def model_files(engine: str) -> list[tuple[str, Path]]:
 def resolve_model_file(name_or_path: str, dirs: Sequence[Path], what: str) -> Path:
     """A file path, or a model NAME looked up as NAME.safetensors in ``dirs`` (in order)."""
     p = Path(name_or_path)
-    if p.suffix == ".safetensors" or "/" in name_or_path or p.exists():
-        if not p.is_file():
+    if p.suffix == ".safetensors" or "/" in name_or_path or os.path.lexists(p):
+        problem = file_problem(p)
+        if problem == "no such file":
             raise WeightsError(f"{p}: no such {what} file")
+        if problem is not None:
+            raise WeightsError(f"{p}: {problem}")
         return p
     for d in dirs:
         cand = d / f"{name_or_path}.safetensors"

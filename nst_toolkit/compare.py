@@ -247,5 +247,5 @@ def write_compare(out_dir: Path, rows: list[list[Cell]], content: Tensor, style:
     }
     written.append(write_json(out_dir / "summary.json", summary))
     page = render_html(title, "grid.png", rows, files, sweep_name, inputs)
-    written.append(atomic_write(out_dir / "index.html", lambda tmp: tmp.write_text(page, encoding="utf-8")))
+    written.append(atomic_write(out_dir / "index.html", page.encode("utf-8")))
     return written

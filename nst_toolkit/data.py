@@ -1,14 +1,14 @@
 """Training images from a local folder or a Hugging Face dataset, as random square crops.
 
 A local folder is read directly (its image files, sorted, searched recursively); anything else
-is taken as a Hugging Face hub id and streamed through ``datasets``. Unreadable images are skipped
-and counted, never a crash. Each distributed rank reads its own shard. Batches are drawn from a
+is taken as a Hugging Face hub id and streamed through ``datasets``. Every image goes through the same
+guards as any other input (:func:`~nst_toolkit.imagefiles.open_image`: the pixel limit read from the header
+before anything is decoded, decoding errors); one that fails them is skipped and counted, never a crash. Each distributed rank reads its own shard. Batches are drawn from a
 generator seeded by (seed, rank, step), so a resumed run sees the same batches as an uninterrupted one.
 """
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .errors import NSTError
-from .imagefiles import IMAGE_SUFFIXES
+from .imagefiles import IMAGE_SUFFIXES, open_image
 
 
 def _open_dataset(source: str, streaming: bool | None):
@@ -49,17 +49,13 @@ def _open_dataset(source: str, streaming: bool | None):
 
 
 def _decode(item) -> Image.Image:
+    """A dataset item (a file path, a ``datasets`` image dict of bytes or path, a decoded image) as a decoded
+    image, through :func:`~nst_toolkit.imagefiles.open_image`'s guards."""
     if isinstance(item, Image.Image):
         return item
     if isinstance(item, dict):
-        if item.get("bytes"):
-            img = Image.open(io.BytesIO(item["bytes"]))
-        else:
-            img = Image.open(item["path"])
-    else:
-        img = Image.open(item)
-    img.load()
-    return img
+        return open_image(bytes(item["bytes"]) if item.get("bytes") else item["path"])
+    return open_image(item)
 
 
 def _to_uint8_tensor(img: Image.Image, short_side: int) -> torch.Tensor:

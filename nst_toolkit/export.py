@@ -14,7 +14,7 @@ from .engines.adain import MULTIPLE
 from .engines.fast.engine import load_fast_model, resolve_model
 from .errors import NSTError
 from .imagefiles import check_writable_dir
-from .io import atomic_write
+from .io import atomic_write, check_target
 from .nets import RowSplitConv2d, StyledAdaINDecoder, TransformerNet
 from .tiling import pad_to_multiple
 
@@ -50,6 +50,12 @@ def export_transformer(model: str, output: str | Path, size: int = 512) -> Path:
     suffix = output.suffix.lower()
     if suffix not in (".onnx", ".pt", ".ts"):
         raise NSTError(f"{output}: export format must be .onnx or .pt (TorchScript)")
+    if suffix == ".onnx":
+        try:
+            import onnx  # noqa: F401  (torch's exporter writes the graph through it)
+        except ImportError:
+            raise NSTError("exporting to ONNX needs the onnx package: pip install onnx") from None
+    check_target(output)
     check_writable_dir(output.parent)
     net, _ = load_fast_model(resolve_model(model))
     if isinstance(net, StyledAdaINDecoder):

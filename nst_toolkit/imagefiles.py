@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import DivergedError, ImageError
-from .io import atomic_write
+from .io import atomic_write, check_target, file_problem
 from .memory import output_size
 
 MIN_SIDE = 32  # VGG-19 halves the size five times: smaller inputs leave nothing at relu5_1
@@ -41,21 +43,39 @@ def to_rgb_array(img: Image.Image) -> np.ndarray:
     return np.array(img.convert("RGB"))  # a writable copy: torch refuses to wrap PIL's read-only buffer silently
 
 
+@contextmanager
+def _no_bomb_warning():
+    """Pillow warns on stderr about an image above its own pixel limit as soon as it reads the header; our
+    limit (:data:`MAX_PIXELS`) is lower and refuses such an image in one line, so the warning is not shown."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
+def check_input_file(path: str | Path) -> Path:
+    """Refuse, before anything reads it, an input that is not a regular file: missing, a folder, a pipe
+    (which would block), a device (which would stream forever), a link loop."""
+    path = Path(path)
+    problem = file_problem(path)
+    if problem == "a folder, not a file":
+        raise ImageError(f"{path}: is a folder, not an image")
+    if problem is not None:
+        raise ImageError(f"{path}: {problem}")
+    return path
+
+
 def open_image(path: str | Path | bytes) -> Image.Image:
     """Open and fully decode an image (first frame of animations), EXIF orientation applied.
 
-    ``path`` may also be the encoded image itself (bytes, e.g. read from standard input).
+    ``path`` may also be the encoded image itself (bytes, e.g. read from standard input). The pixel limit
+    (:data:`MAX_PIXELS`) is checked from the header, before anything is decoded.
     """
     if isinstance(path, bytes):
         source, path = io.BytesIO(path), Path("<stdin>")
     else:
-        path = source = Path(path)
-        if not path.exists():
-            raise ImageError(f"{path}: no such file")
-        if path.is_dir():
-            raise ImageError(f"{path}: is a folder, not an image")
+        path = source = check_input_file(path)
     try:
-        with Image.open(source) as img:
+        with _no_bomb_warning(), Image.open(source) as img:
             w, h = img.size
             if w * h > MAX_PIXELS:
                 raise ImageError(f"{path}: image is {w}×{h} px, more than {MAX_PIXELS} pixels (decompression bomb?)")
@@ -74,13 +94,13 @@ def open_image(path: str | Path | bytes) -> Image.Image:
         raise ImageError(f"{path}: cannot decode image ({e})") from None
 
 
-def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) from the file's header, without decoding it (a bad file: the same errors as loading)."""
-    path = Path(path)
-    if not path.is_file():
-        return open_image(path).size  # raises the clear error for a missing file or a folder
+def image_size(path: str | Path | bytes) -> tuple[int, int]:
+    """(width, height) from the file's header (or the encoded image's, given bytes), without decoding it
+    (a bad file: the same errors as loading)."""
+    if not isinstance(path, bytes):
+        path = check_input_file(path)
     try:
-        with Image.open(path) as img:
+        with _no_bomb_warning(), Image.open(io.BytesIO(path) if isinstance(path, bytes) else path) as img:
             return img.size
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
         return open_image(path).size
@@ -93,10 +113,12 @@ def list_images(folder: str | Path) -> list[Path]:
 
 
 def check_output_path(path: str | Path) -> Path:
-    """Fail early (before any long work) if ``path`` has an unknown suffix or its folder is not writable."""
+    """Fail early (before any long work) if ``path`` has an unknown suffix, is a folder, or its folder is not
+    writable."""
     path = Path(path)
     if path.suffix.lower() not in SAVE_FORMATS:
         raise ImageError(f"{path}: unknown output format '{path.suffix}'; use one of {', '.join(sorted(SAVE_FORMATS))}")
+    check_target(path)
     check_writable_dir(path.parent)
     return path
 
@@ -111,11 +133,22 @@ def check_writable_dir(folder: str | Path) -> Path:
     return folder
 
 
-def save_pil(img: Image.Image, path: str | Path, quality: int = 95) -> Path:
+def encode_pil(img: Image.Image, path: str | Path, quality: int = 95) -> bytes:
+    """The image encoded whole, in memory, in the format ``path``'s suffix names (checked as an output path).
+
+    Encoding into memory first means a short write of the file is caught by the checked write that follows
+    (PIL's own JPEG, BMP and TIFF writers do not all notice one)."""
     path = check_output_path(path)
     fmt = SAVE_FORMATS[path.suffix.lower()]
     kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    return atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **kwargs))
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+def save_pil(img: Image.Image, path: str | Path, quality: int = 95) -> Path:
+    """Save ``img`` by ``path``'s suffix, whole or not at all (:func:`~nst_toolkit.io.atomic_write`)."""
+    return atomic_write(path, encode_pil(img, path, quality))
 
 
 def check_min_side(width: int, height: int, what: str, min_side: int = MIN_SIDE) -> None:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import ImageError
-from .imagefiles import MIN_SIDE, check_min_side, open_image, save_pil, to_rgb_array
+from .imagefiles import MIN_SIDE, check_min_side, encode_pil, open_image, save_pil, to_rgb_array
 from .memory import output_size
 
 
@@ -80,6 +80,11 @@ def png_bytes(image: torch.Tensor) -> bytes:
     buf = io.BytesIO()
     tensor_to_pil(image).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def encode_image(image: torch.Tensor, path: str | Path, quality: int = 95) -> bytes:
+    """A [0, 1] tensor encoded in memory in the format of ``path``'s extension (to be written with others)."""
+    return encode_pil(tensor_to_pil(image), path, quality)
 
 
 def save_image(image: torch.Tensor, path: str | Path, quality: int = 95) -> Path:

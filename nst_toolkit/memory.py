@@ -5,6 +5,10 @@ L-BFGS history, so its memory grows with the pixel count. Measured peak RSS of `
 CPU (README, "Benchmarks"): 0.92 GiB at 256×144, 1.27 GiB at 512×288, 2.59 GiB at 1024×576 — a
 base of about 0.85 GiB plus about 3.2 kB per output pixel. A size that would not fit in the memory
 available now is refused with the largest size that would, instead of the system killing the run.
+
+The one-pass engines go in tiles above a size (:func:`choose_tile`), which bounds their network's memory but
+not the pictures themselves: :func:`require_one_pass` refuses a size whose pictures (or, untiled, whose
+activations) would not fit, before anything is loaded.
 """
 
 from __future__ import annotations
@@ -64,16 +68,27 @@ def output_size(width: int, height: int, size: int | None) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def require(engine: str, width: int, height: int, bytes_per_pixel: float, available: int | None = None) -> None:
+def largest_size(budget: float, base: float, bytes_per_pixel: float, width: int, height: int) -> int:
+    """The longest side (a multiple of 8) of a picture of ``width``:``height`` whose ``base`` plus
+    ``bytes_per_pixel`` per pixel fits ``budget`` bytes; 0 when none does."""
+    pixels = max(0.0, (budget - base) / bytes_per_pixel)
+    longest = int(math.sqrt(pixels * max(width, height) / max(1, min(width, height)))) if pixels else 0
+    return longest // 8 * 8
+
+
+def _hint(longest: int) -> str:
+    return f"the largest that fits is about --size {longest}" if longest >= 64 else "no size fits now"
+
+
+def require(engine: str, width: int, height: int, bytes_per_pixel: float, available: int | None = None,
+            base: float = BASE_BYTES) -> None:
     """Refuse ``width``×``height`` when ``engine`` would need more than the available memory."""
     available = available_bytes() if available is None else available
-    need = BASE_BYTES + bytes_per_pixel * width * height
+    need = base + bytes_per_pixel * width * height
     budget = available * SAFETY
     if need <= budget:
         return
-    pixels = max(0.0, (budget - BASE_BYTES) / bytes_per_pixel)
-    longest = int(math.sqrt(pixels * max(width, height) / min(width, height))) if pixels else 0
-    hint = f"the largest that fits is about --size {longest // 8 * 8}" if longest >= 64 else "no size fits now"
+    hint = _hint(largest_size(budget, base, bytes_per_pixel, width, height))
     raise NSTError(f"{engine} at {width}×{height} px needs about {need / GIB:.1f} GiB but {available / GIB:.1f} GiB "
                    f"is available; {hint}")
 
@@ -95,3 +110,43 @@ def choose_tile(tile: int | None, pixels: int, bytes_per_pixel: float, multiple:
         return None
     side = int((TILE_BYTES / bytes_per_pixel) ** 0.5) - 2 * halo
     return max(128, side // multiple * multiple)
+
+
+# --- whole pictures of the one-pass engines ---
+# Tiles bound the network's activations, never the picture: a one-pass run holds, per output pixel, the
+# content and its padded copy and the result as float32 (3 × 12 B), and the 8-bit copy being encoded (3 B).
+IMAGE_BYTES_PER_PIXEL = 40.0
+
+
+def untiled(tile: int | None, pixels: int, bytes_per_pixel: float) -> bool:
+    """Whether :func:`choose_tile` would run ``pixels`` in one pass."""
+    return tile == 0 or (tile is None and pixels * bytes_per_pixel <= AUTO_TILE_BYTES)
+
+
+def require_one_pass(engine: str, width: int, height: int, tile: int | None, bytes_per_pixel: float | None,
+                     available: int | None = None) -> None:
+    """Refuse a one-pass run at ``width``×``height`` (the output's size) that would not fit in the memory
+    available now: the whole pictures always (:data:`IMAGE_BYTES_PER_PIXEL`), the network's activations
+    (``bytes_per_pixel``, None when unknown) over the whole picture when it runs untiled, else one tile's
+    (at most :data:`TILE_BYTES`). The message names the largest size that fits."""
+    available = available_bytes() if available is None else available
+    budget = available * SAFETY
+    pixels = width * height
+    acts = bytes_per_pixel or 0.0
+    if acts and untiled(tile, pixels, acts):
+        need = BASE_BYTES + (IMAGE_BYTES_PER_PIXEL + acts) * pixels
+        if need <= budget:
+            return
+        fits = largest_size(budget, BASE_BYTES, IMAGE_BYTES_PER_PIXEL + acts, width, height)
+        tiled = largest_size(budget, BASE_BYTES + TILE_BYTES, IMAGE_BYTES_PER_PIXEL, width, height)
+        hint = _hint(fits) + (" untiled; without --tile 0 it goes in tiles" if tile == 0 and tiled > fits else "")
+        raise NSTError(f"{engine} at {width}×{height} px in one pass needs about {need / GIB:.1f} GiB but "
+                       f"{available / GIB:.1f} GiB is available; {hint}")
+    tile_bytes = acts * tile * tile if tile and acts else TILE_BYTES  # a tile's activations, margins aside
+    base = BASE_BYTES + tile_bytes
+    need = base + IMAGE_BYTES_PER_PIXEL * pixels
+    if need <= budget:
+        return
+    hint = _hint(largest_size(budget, base, IMAGE_BYTES_PER_PIXEL, width, height))
+    raise NSTError(f"{engine} at {width}×{height} px needs about {need / GIB:.1f} GiB for the picture itself (tiles "
+                   f"bound only the network's memory) but {available / GIB:.1f} GiB is available; {hint}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import platform
 import sys
@@ -39,13 +40,22 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def json_bytes(data: Mapping[str, Any]) -> bytes:
+    """``data`` as indented JSON text, UTF-8."""
+    return (json.dumps(data, indent=2, default=_jsonable, sort_keys=False) + "\n").encode("utf-8")
+
+
 def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
-    text = json.dumps(data, indent=2, default=_jsonable, sort_keys=False)
-    return atomic_write(path, lambda tmp: tmp.write_text(text + "\n"))
+    return atomic_write(path, json_bytes(data))
 
 
 def plot_losses(history: Sequence[Mapping[str, float]], path: str | Path, title: str = "") -> Path:
     """A PNG with one line per loss term over the iterations, log scale."""
+    return atomic_write(path, loss_plot_png(history, title))
+
+
+def loss_plot_png(history: Sequence[Mapping[str, float]], title: str = "") -> bytes:
+    """:func:`plot_losses`' picture, encoded as PNG in memory."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -67,12 +77,19 @@ def plot_losses(history: Sequence[Mapping[str, float]], path: str | Path, title:
     if keys:
         ax.legend()
     fig.tight_layout()
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
 
 
 def save_gif(frames: Sequence[torch.Tensor | Image.Image], path: str | Path, duration_ms: int = 150,
              max_side: int = 512) -> Path:
     """An animated GIF of the frames (the last one held three times longer)."""
+    return atomic_write(path, gif_bytes(frames, duration_ms, max_side))
+
+
+def gif_bytes(frames: Sequence[torch.Tensor | Image.Image], duration_ms: int = 150, max_side: int = 512) -> bytes:
+    """:func:`save_gif`'s animation, encoded in memory."""
     if not frames:
         raise ValueError("no frames for the GIF")
     pils = []
@@ -82,7 +99,6 @@ def save_gif(frames: Sequence[torch.Tensor | Image.Image], path: str | Path, dur
         p.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
         pils.append(p.convert("P", palette=Image.Palette.ADAPTIVE, colors=255))
     durations = [duration_ms] * (len(pils) - 1) + [duration_ms * 3]
-    return atomic_write(
-        path,
-        lambda tmp: pils[0].save(tmp, format="GIF", save_all=True, append_images=pils[1:], duration=durations, loop=0),
-    )
+    buf = io.BytesIO()
+    pils[0].save(buf, format="GIF", save_all=True, append_images=pils[1:], duration=durations, loop=0)
+    return buf.getvalue()

@@ -2,7 +2,9 @@
 
 The CLI picks the output path and turns progress into a bar; this module writes what a run leaves
 beside its output (``OUT_0020.png``, ``OUT.gif``, ``OUT_losses.png``, ``OUT.json``) and, when the
-optimisation diverges, keeps the last finite image as ``OUT.last_good.png``.
+optimisation diverges, keeps the last finite image as ``OUT.last_good.png``. The output and the records
+written at its end (GIF, plot, manifest) appear together or not at all; snapshots are written as the run
+goes and stay.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from typing import Any, Callable
 from torch import Tensor
 
 from .errors import DivergedError
-from .images import save_image
+from .images import encode_image, save_image
+from .io import FileSet
 from .optimize import Step
-from .report import environment, plot_losses, save_gif, write_json
+from .report import environment, gif_bytes, json_bytes, loss_plot_png
 from .engines.base import Engine
 
 
@@ -72,6 +75,8 @@ def record_run(engine: Engine, content: Tensor, styles: Any, out: Path, options:
                on_step: Callable[[Step], None] | None = None) -> RunResult:
     """Run ``engine.stylize`` and write its output and the requested records beside ``out``.
 
+    The output, GIF, plot and manifest are staged first and renamed into place together: when any of them
+    cannot be written (a full disk), none appears and older files of those names stay as they were.
     On divergence the last finite image is written to ``OUT.last_good.png`` and a
     :class:`DivergedError` naming it is raised; the output itself is not written.
     """
@@ -86,24 +91,24 @@ def record_run(engine: Engine, content: Tensor, styles: Any, out: Path, options:
         kept = save_image(good, side_path(out, ".last_good.png"))
         raise DivergedError(f"{e}; stopped, last good image kept in {kept}", good, e.iteration) from None
     wall = time.perf_counter() - t0
-    save_image(result, out)
-    files = [out, *rec.snapshots]
-    if options.gif and rec.frames:
-        files.append(save_gif([*rec.frames, result.cpu()], side_path(out, ".gif")))
-    if options.plot and rec.history:
-        files.append(plot_losses(rec.history, side_path(out, "_losses.png"), title=engine.name))
-    if options.manifest:
-        write_json(side_path(out, ".json"), {
-            "engine": engine.name,
-            "output": str(out),
-            "inputs": inputs or {},
-            "config": engine.config.to_dict(),
-            "device": device,
-            "iterations_run": len(rec.history),
-            "wall_seconds": round(wall, 3),
-            "seconds_per_iteration": round(wall / max(1, len(rec.history)), 4),
-            "final_losses": rec.history[-1] if rec.history else {},
-            "files": [str(f) for f in files],
-            "environment": environment(),
-        })
+    with FileSet() as written:
+        files = [written.add(out, encode_image(result, out)), *rec.snapshots]
+        if options.gif and rec.frames:
+            files.append(written.add(side_path(out, ".gif"), gif_bytes([*rec.frames, result.cpu()])))
+        if options.plot and rec.history:
+            files.append(written.add(side_path(out, "_losses.png"), loss_plot_png(rec.history, title=engine.name)))
+        if options.manifest:
+            written.add(side_path(out, ".json"), json_bytes({
+                "engine": engine.name,
+                "output": str(out),
+                "inputs": inputs or {},
+                "config": engine.config.to_dict(),
+                "device": device,
+                "iterations_run": len(rec.history),
+                "wall_seconds": round(wall, 3),
+                "seconds_per_iteration": round(wall / max(1, len(rec.history)), 4),
+                "final_losses": rec.history[-1] if rec.history else {},
+                "files": [str(f) for f in files],
+                "environment": environment(),
+            }))
     return RunResult(out, files, wall, len(rec.history))

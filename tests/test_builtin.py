@@ -82,7 +82,7 @@ def test_fast_model_all_renders_a_labelled_sheet_of_every_model(tmp_path, photo)
     from nst_toolkit.sheet import sheet_columns
 
     out = tmp_path / "sheet.png"
-    r = run("fast", photo, "--model", "all", "-o", out)
+    r = run("fast", photo, "--model", "all", "-o", out, "--size", "64")
     assert r.exit_code == 0, r.output
     cells = 1 + len(model_files("fast"))  # the photo, then every shipped and local model
     assert f"the photo and {cells - 1} model" in r.stderr

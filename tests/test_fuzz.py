@@ -310,6 +310,8 @@ RESUME_CASES = {
     "optim_nan": (lambda t, m: t["optim.0.exp_avg_sq"].fill_(float("nan")), "NaN or infinite"),
     "scalars_garbage": (lambda t, m: m["optimizer"].update(scalars=[1]), "malformed scalars"),
     "model_tensor_missing": (lambda t, m: t.pop("model.net.0.1.bias"), "1 missing"),
+    # Resumed with --steps 2, a checkpoint at step 5 would become a model stamped step 5 without any training.
+    "step_beyond_steps": (lambda t, m: m.update(step=5), "is at step 5, beyond --steps 2"),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
@@ -165,13 +166,47 @@ def expand_inputs(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def outputs_for(inputs: list[Path], output: Path, suffix: str) -> list[Path]:
-    """One input and an image path → that path; several inputs → output is a folder."""
-    from ..imagefiles import SAVE_FORMATS, check_output_path, check_writable_dir
+def names_a_folder(text: str | Path) -> bool:
+    """Whether an output as typed asks for a folder by ending with a path separator (``-o out/``)."""
+    text = str(text)
+    return text.endswith(("/", os.sep) + ((os.altsep,) if os.altsep else ()))
 
-    if len(inputs) == 1 and output.suffix.lower() in SAVE_FORMATS:
-        return [check_output_path(output)]
-    if output.suffix.lower() in SAVE_FORMATS:
-        raise NSTError(f"{len(inputs)} inputs need an output folder, not the file {output}")
-    check_writable_dir(output)
-    return [output / f"{p.stem}_{suffix}.png" for p in inputs]
+
+def output_folder(output: str | Path, what: str = "the outputs") -> Path:
+    """An output that must be a folder. A name that reads as a file (it has an extension) is refused unless it
+    ends with a path separator or already is a folder, so ``-o result.xyz`` never becomes a folder by accident."""
+    from ..imagefiles import check_writable_dir
+
+    path = Path(output)
+    if path.exists() and not path.is_dir():
+        raise NSTError(f"{path} is a file, but {what} go into a folder")
+    if path.suffix and not path.is_dir() and not names_a_folder(output):
+        raise NSTError(f"{path}: {what} go into a folder, and '{path.suffix}' reads as a file extension; "
+                       f"write {path}{os.sep} for a folder of that name")
+    check_writable_dir(path)
+    return path
+
+
+def outputs_for(inputs: list[Path], output: str | Path, suffix: str, from_folder: bool = False) -> list[Path]:
+    """The output file of each input. One input file and an image name → that file. Several inputs, a folder
+    of inputs (``from_folder``), a name ending with a path separator or an existing folder (whose name is not
+    an image file's) → a folder, made when missing, with INPUT_<suffix>.png for each input. Anything else
+    (an unknown extension, a name without one) is refused: no folder is made unless one was asked for."""
+    from ..imagefiles import SAVE_FORMATS, check_output_path
+
+    path = Path(output)
+    image_name = path.suffix.lower() in SAVE_FORMATS
+    folder = (len(inputs) > 1 or from_folder or names_a_folder(output)
+              or (path.is_dir() and not (image_name and len(inputs) == 1)))
+    if not folder:
+        if path.suffix and not image_name:
+            check_output_path(path)  # the unknown-format message
+        if not path.suffix:
+            raise NSTError(f"{path}: give an image file name ({', '.join(sorted(SAVE_FORMATS))}), "
+                           f"or {path}{os.sep} for a folder")
+        return [check_output_path(path)]
+    if image_name and not path.is_dir() and not names_a_folder(output):
+        many = f"{len(inputs)} inputs need" if len(inputs) > 1 else "a folder of inputs needs"
+        raise NSTError(f"{many} an output folder, not the file {path}")
+    folder_path = output_folder(output, "the results")
+    return [folder_path / f"{p.stem}_{suffix}.png" for p in inputs]

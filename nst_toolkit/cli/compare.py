@@ -8,14 +8,13 @@ from typing import Any, List, Optional
 import typer
 
 from ..errors import NSTError
-from .common import ProgressBar, device_for, handle_errors, split_csv
+from .common import ProgressBar, device_for, handle_errors, output_folder, split_csv
 
 
-def compare_to_dir(content: Path, style: Path, out_dir: Path, methods: Optional[str], size: int, seed: int,
+def compare_to_dir(content: Path, style: Path, out_dir: str, methods: Optional[str], size: int, seed: int,
                    sets: Optional[List[str]], sweep: Optional[str], device: str, quiet: bool, title: str) -> None:
     from .. import compare as cmp
     from ..images import load_image
-    from ..imagefiles import check_writable_dir
     from ..styles import StyleSet
 
     method_list = list(split_csv(methods)) or None
@@ -23,7 +22,7 @@ def compare_to_dir(content: Path, style: Path, out_dir: Path, methods: Optional[
     sw = cmp.parse_assignment(sweep) if sweep else None
     if size <= 0:
         raise NSTError(f"size must be positive, not {size}")
-    check_writable_dir(out_dir)
+    out_dir = output_folder(out_dir, f"{title}'s pictures, summary and page")
     dev = device_for(device)
     c = load_image(content, size).to(dev)
     s = load_image(style).to(dev)
@@ -66,7 +65,7 @@ def add_compare_commands(app: typer.Typer) -> None:
     def compare(
         content: Path = typer.Argument(..., help="Content image."),
         style: Path = typer.Argument(..., help="Style image."),
-        output_dir: Path = typer.Option(..., "-o", "--output-dir", help="Folder for outputs, grid, summary.json, index.html."),
+        output_dir: str = typer.Option(..., "-o", "--output-dir", help="Folder for outputs, grid, summary.json, index.html."),
         methods: Optional[str] = typer.Option(None, help=METHODS_HELP),
         size: int = typer.Option(512, help="Longest side of every output, px."),
         seed: int = typer.Option(0, help="Seed for every engine that has one."),
@@ -81,7 +80,7 @@ def add_compare_commands(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
     def demo(
-        output_dir: Path = typer.Option(Path("nst-demo"), "-o", "--output-dir", help="Folder for the outputs."),
+        output_dir: str = typer.Option("nst-demo", "-o", "--output-dir", help="Folder for the outputs."),
         size: int = typer.Option(512, help="Longest side, px."),
         methods: Optional[str] = typer.Option(None, help=METHODS_HELP),
         set_: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP),

@@ -148,8 +148,9 @@ def one_pass_command(spec: EngineSpec):
         inputs = [param("content", List[Path], typer.Argument(..., help="Content image(s), folder(s), or - for standard input."))]
     params = [
         *inputs,
-        param("output", Path, typer.Option(
-            ..., "-o", "--output", help="Output image, a folder for several inputs, or - for PNG on standard output.")),
+        param("output", str, typer.Option(
+            ..., "-o", "--output", help=("Output image (.png, .jpg, …); a folder for several inputs, a folder of "
+                                          "inputs or a name ending in /; or - for PNG on standard output."))),
         *style_params(spec),
         *config_params(spec.config),
         device_param(),
@@ -158,6 +159,7 @@ def one_pass_command(spec: EngineSpec):
 
     def body(v: dict[str, Any]) -> None:
         from ..engines.registry import ALL_MODELS
+        from ..imagefiles import check_input_file
         from ..memory import return_freed_memory_promptly
 
         return_freed_memory_promptly()  # large photos go through in tiles: keep the resident size near what is in use
@@ -183,7 +185,13 @@ def one_pass_command(spec: EngineSpec):
 
             outs = [check_output_path(v["output"])]
         else:
-            outs = outputs_for(files, v["output"], Path(model).stem if model and not spec.style_images else spec.name)
+            outs = outputs_for(files, v["output"], Path(model).stem if model and not spec.style_images else spec.name,
+                               from_folder=any(p.is_dir() for p in contents))
+        for src in files:  # header reads only: a size that cannot fit is refused before any work
+            if src is not STDIN:
+                check_fits(spec, cfg, src)
+        for extra in [*style_paths(v), *([v["mask"]] if v.get("mask") is not None else [])]:
+            check_input_file(extra)  # a pipe given as a style would block whatever reads it first
         quick = spec.torch_free(cfg, files, style_paths(v)) if not (sheet or stdin or to_stdout) and quick_ok(spec, v) else None
         if quick is not None:  # no torch: its import alone costs seconds, more than a light model's pass
             from ..imagefiles import save_array
@@ -220,7 +228,13 @@ def torch_pipeline(spec: EngineSpec, cfg: Any, v: dict[str, Any], files: list[Pa
     dev = device_for(v["device"])
     styles, _ = load_styles(spec, v, dev)
     size = getattr(cfg, "size", None)
-    load = lambda src: load_image(sys.stdin.buffer.read() if src is STDIN else src, size).to(dev)  # noqa: E731
+
+    def load(src: Path) -> torch.Tensor:
+        if src is not STDIN:
+            return load_image(src, size).to(dev)
+        data = sys.stdin.buffer.read()
+        check_fits(spec, cfg, data)
+        return load_image(data, size).to(dev)
     if sheet:
         from ..imagefiles import save_pil
         from ..sheet import MAX_SIDE, model_sheet
@@ -249,6 +263,15 @@ def torch_pipeline(spec: EngineSpec, cfg: Any, v: dict[str, Any], files: list[Pa
             save_image(y, dst)
 
     return process, write
+
+
+def check_fits(spec: EngineSpec, cfg: Any, src: Path | bytes) -> None:
+    """Refuse an input whose result at the configured size would not fit in the memory available now."""
+    from .. import api
+    from ..imagefiles import image_size
+    from ..memory import output_size
+
+    api.check_memory(spec.name, cfg, *output_size(*image_size(src), getattr(cfg, "size", None)))
 
 
 def add_engine_commands(app: typer.Typer, only: str | None = None) -> None:

@@ -29,12 +29,14 @@ def add_evaluate_commands(app: typer.Typer) -> None:
 
         from ..evaluate import Evaluator, match_content
         from ..images import load_image
-        from ..io import atomic_write
+        from ..io import atomic_write, check_target
 
         if content is None and style is None:
             raise NSTError("give --content, --style or both")
         if output is not None and output.suffix.lower() not in (".json", ".csv"):
             raise NSTError(f"{output}: eval writes .json or .csv")
+        if output is not None:
+            check_target(output)
         files = expand_inputs(stylized)
         candidates = expand_inputs([content]) if content is not None and content.is_dir() else None
         dev = device_for(device)
@@ -55,9 +57,9 @@ def add_evaluate_commands(app: typer.Typer) -> None:
             w = csv.DictWriter(buf, fieldnames=list(rows[0].keys()))
             w.writeheader()
             w.writerows(rows)
-            atomic_write(output, lambda tmp: tmp.write_text(buf.getvalue()))
+            atomic_write(output, buf.getvalue().encode("utf-8"))
         elif output is not None:
-            atomic_write(output, lambda tmp: tmp.write_text(json.dumps(rows, indent=2) + "\n"))
+            atomic_write(output, (json.dumps(rows, indent=2) + "\n").encode("utf-8"))
         else:
             typer.echo(json.dumps(rows, indent=2))
 

@@ -42,10 +42,12 @@ def quiet_datasets() -> None:
 def model_output(output: Optional[Path], engine: str, default_name: str) -> Path:
     """The model file to write: -o, else the user's models dir; checked before any training."""
     from ..imagefiles import check_writable_dir
+    from ..io import check_target
 
     out = output or default_model_path(engine, default_name)
     if out.suffix != ".safetensors":
         raise NSTError(f"{out}: the model file must end in .safetensors")
+    check_target(out)
     check_writable_dir(out.parent)
     return out
 
@@ -74,10 +76,13 @@ def train(task, out: Path, cfg, v: dict[str, Any], rank: int, what: str, render,
                 max_seconds=v["max_minutes"] * 60 if v["max_minutes"] else None, init_from=v["init_from"],
                 max_grad_norm=cfg.max_grad_norm, preview=preview,
                 on_step=lambda st: bar.update(st.step, {**st.losses, "img/s": st.images_per_s}))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             bar.close()
             if rank == 0:
-                typer.echo(f"nst: interrupted; checkpoint saved in {run_dir_for(out)}; continue with --resume", err=True)
+                saved = getattr(e, "saved_step", None)  # training.TrainingInterrupted says which checkpoint is on disk
+                where = run_dir_for(out) / "checkpoint.safetensors"
+                typer.echo(f"nst: interrupted; the checkpoint of step {saved} is in {where}; continue with --resume"
+                           if saved is not None else "nst: interrupted before any checkpoint was saved", err=True)
             raise typer.Exit(130)
     if rank == 0:
         typer.echo(f"wrote {out} (step {reached}); training checkpoint and previews in {run_dir_for(out)}", err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -28,7 +29,35 @@ def engine_option_params(specs) -> list[inspect.Parameter]:
                 opt.default = None  # None: the engine's own default
                 opt.help = opt.help if "default" in opt.help else f"{opt.help} (default: the engine's)"
                 seen[p.name] = p.replace(annotation=Optional[p.annotation] if p.annotation is not bool else Optional[bool])
+    if "size" in seen:  # a number (the longest side) or a height such as 720p, parsed once the clip's shape is known
+        seen["size"] = param("size", Optional[str], typer.Option(None, help=SIZE_HELP))
     return list(seen.values())
+
+
+SIZE_HELP = ("Size of the output frames: a number is the longest side in px (a 640×360 clip at 360 → 360×202); "
+             "360p, 720p, 1080p … is the frame's height (640×360 at 720p → 1280×720). Default: the engine's size, "
+             "as a longest side.")
+
+
+def frame_size(text: str, width: int, height: int) -> int:
+    """The longest side (what the engines' ``size`` means) for ``--size`` as typed: ``N`` is the longest side,
+    ``Np`` the frame's height, turned into the longest side that gives exactly that height for a
+    ``width``×``height`` clip."""
+    from ..memory import output_size
+
+    m = re.fullmatch(r"\s*(\d+)\s*([pP]?)\s*", text)
+    if m is None:
+        raise NSTError(f"size must be the longest side in px (e.g. 512) or a frame height such as 720p, not '{text}'")
+    n = int(m.group(1))
+    if n <= 0:
+        raise NSTError(f"size must be positive, not {text.strip()}")
+    if not m.group(2):
+        return n
+    longest = round(n * max(width, height) / height)
+    for candidate in (longest, longest - 1, longest + 1):  # rounding both ways can miss the height by one
+        if candidate > 0 and output_size(width, height, candidate)[1] == n:
+            return candidate
+    return max(1, longest)
 
 
 def video_command():
@@ -37,7 +66,8 @@ def video_command():
     one_pass = [s for s in engines.specs() if s.kind == "one-pass"]
     params = [
         param("input", Path, typer.Argument(..., help="Video file (mp4, mov, mkv, webm, avi, …), animated GIF or folder of frames.")),
-        param("output", Path, typer.Option(..., "-o", "--output", help="Output .mp4/.mov/.mkv/.webm/.gif, or a folder for PNG frames.")),
+        param("output", str, typer.Option(..., "-o", "--output", help=(
+            "Output .mp4/.mov/.mkv/.webm/.gif, or a folder for PNG frames (a name without extension, or ending in /)."))),
         param("engine", str, typer.Option(one_pass[0].name, help=f"One-pass engine: {' | '.join(s.name for s in one_pass)}.")),
         param("style_opt", Optional[List[Path]], typer.Option(None, "--style", help="Style image (repeatable; engines that take styles).")),
         param("style_weights", Optional[str], typer.Option(None, help="Blend weights of several styles, summing to 1.")),
@@ -57,6 +87,7 @@ def video_command():
 
         from .. import api
         from ..images import load_image
+        from ..memory import output_size
         from ..styles import StyleSet
         from ..stabilize import Stabilizer
         from ..video import ClipWriter, open_clip, resize_frame
@@ -70,10 +101,15 @@ def video_command():
                        if k not in names and v.get(k) is not None)
         if stray:
             raise NSTError(f"--{stray[0].replace('_', '-')} is not an option of the {spec.name} engine")
+        ClipWriter.check(v["output"])
+        info, frames = open_clip(v["input"], v["fps"])
+        if "size" in given:
+            given["size"] = frame_size(given["size"], info.width, info.height)
         cfg = current_model(spec, build_config(spec.config, given), v["quiet"])
         if hasattr(cfg, "validate"):
             cfg.validate()
-        ClipWriter.check(v["output"])
+        size = getattr(cfg, "size", None)
+        api.check_memory(spec.name, cfg, *output_size(info.width, info.height, size))
         stabilizer = Stabilizer(v["stabilize"], v["denoise"])
         dev = device_for(v["device"])
         paths = list(v["style_opt"] or [])
@@ -85,9 +121,7 @@ def video_command():
             raise NSTError(f"the {spec.name} engine takes no style images (its style is in the model)")
         else:
             styles = StyleSet.none()
-        info, frames = open_clip(v["input"], v["fps"])
         run = api.build(spec.name, cfg).bind(styles.to(dev))
-        size = getattr(cfg, "size", None)
         with ProgressBar(info.frames, f"video {spec.name}", enabled=not v["quiet"], unit="frame") as bar, \
                 ClipWriter(v["output"], info.fps, audio_from=info.source if info.audio else None) as writer:
             with torch.inference_mode():

@@ -98,7 +98,8 @@ class FastConfig:
 
     model: str = option("great_wave", "Trained model: a name from `nst models`, a .safetensors path, "
                                        "or all (every model on one photo, as a labelled sheet).", short="-m")
-    size: int | None = option(None, "Resize the content's longest side to this, px (default: keep its size).", above=0)
+    size: int = option(512, "Longest side of the content (output), px; the photo is resized to it, as `nst adain` "
+                            "does (pass its own longest side to keep its size).", above=0)
     preserve_color: str = colour_option()
     tile: int | None = option(None, TILE_HELP, min=0)
 
