@@ -73,18 +73,26 @@ def build(engine: str, config: Any = None, vgg: Any = None) -> "Engine":
     return registry.build(engine, config if config is not None else configure(engine), vgg)
 
 
-def check_memory(engine: str, config: Any, width: int, height: int) -> None:
-    """Refuse, before anything is loaded, a result of ``width``×``height`` px that ``engine`` with ``config``
-    could not hold in the memory available now (one line naming the largest size that fits)."""
+def memory_check(engine: str, config: Any) -> Callable[[int, int], None]:
+    """A check, ``check(width, height)``, that refuses before anything is loaded a result of that many px which
+    ``engine`` with ``config`` could not hold in the memory available now (one line naming the largest size
+    that fits). The model's header is read once, here, for a folder of photos."""
     from .engines import registry
     from .memory import require_one_pass
 
     if hasattr(config, "check_memory"):
-        config.check_memory(width, height, engine)
-    elif registry.get(engine).kind == "one-pass":
-        from .catalog import activation_bytes_per_pixel
+        return lambda width, height: config.check_memory(width, height, engine)
+    if registry.get(engine).kind != "one-pass":
+        return lambda width, height: None
+    from .catalog import activation_bytes_per_pixel
 
-        require_one_pass(engine, width, height, getattr(config, "tile", None), activation_bytes_per_pixel(engine, config))
+    tile, per_pixel = getattr(config, "tile", None), activation_bytes_per_pixel(engine, config)
+    return lambda width, height: require_one_pass(engine, width, height, tile, per_pixel)
+
+
+def check_memory(engine: str, config: Any, width: int, height: int) -> None:
+    """:func:`memory_check` for one size."""
+    memory_check(engine, config)(width, height)
 
 
 def input_size(image: ImageLike) -> tuple[int, int] | None:

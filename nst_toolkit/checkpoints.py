@@ -351,8 +351,8 @@ def model_files(engine: str) -> list[tuple[str, Path]]:
 def resolve_model_file(name_or_path: str, dirs: Sequence[Path], what: str) -> Path:
     """A file path, or a model NAME looked up as NAME.safetensors in ``dirs`` (in order)."""
     p = Path(name_or_path)
-    if p.suffix == ".safetensors" or "/" in name_or_path or os.path.lexists(p):
-        problem = file_problem(p)
+    problem = file_problem(p)
+    if p.suffix == ".safetensors" or "/" in name_or_path or p.exists() or problem == "a symbolic link loop, not a file":
         if problem == "no such file":
             raise WeightsError(f"{p}: no such {what} file")
         if problem is not None:

@@ -2,9 +2,10 @@
 
 A local folder is read directly (its image files, sorted, searched recursively); anything else
 is taken as a Hugging Face hub id and streamed through ``datasets``. Every image goes through the same
-guards as any other input (:func:`~nst_toolkit.imagefiles.open_image`: the pixel limit read from the header
-before anything is decoded, decoding errors); one that fails them is skipped and counted, never a crash. Each distributed rank reads its own shard. Batches are drawn from a
-generator seeded by (seed, rank, step), so a resumed run sees the same batches as an uninterrupted one.
+guards as any other input (:func:`~nst_toolkit.imagefiles.open_image`: the pixel limit read from the
+header before anything is decoded, decoding errors); one that fails them is skipped and counted, never a
+crash. Each distributed rank reads its own shard. Batches are drawn from a generator seeded by (seed,
+rank, step), so a resumed run sees the same batches as an uninterrupted one.
 """
 
 from __future__ import annotations

@@ -13,9 +13,10 @@ from torch import Tensor, nn
 from .engines.adain import MULTIPLE
 from .engines.fast.engine import load_fast_model, resolve_model
 from .errors import NSTError
-from .imagefiles import check_writable_dir
+from .imagefiles import check_writable_dir, load_array
 from .io import atomic_write, check_target
 from .nets import RowSplitConv2d, StyledAdaINDecoder, TransformerNet
+from .resources import builtin_photos, sample_style
 from .tiling import pad_to_multiple
 
 
@@ -158,7 +159,14 @@ def export_adain(model: str, output: str | Path | None = None) -> Path:
 
     def int8(tmp: Path) -> None:
         graph(AdaINTwinAtFullStyle(net).eval(), (content_example, code), FIXED_INPUTS, ["stylized"], sizes)(tmp)
-        quantize_pass(tmp, style_twin_path(output), props)
+        import onnxruntime as ort
+
+        encoder = ort.InferenceSession(str(style_twin_path(output)), providers=["CPUExecutionProvider"])
+        photos = calibration_photos()
+        styles = [sample_style(), *photos[1:]]
+        quantize_pass(tmp, [{"content": load_array(p, 512),
+                             "style_code": encoder.run(None, {"style": load_array(s, 512)})[0]}
+                            for p, s in zip(photos, styles)], props)
 
     atomic_write(int8_twin_path(output), int8)
     return atomic_write(output, graph(AdaINTwin(net).eval(), (content_example, code, torch.tensor(1.0)), INPUTS,
@@ -180,25 +188,22 @@ class AdaINTwinAtFullStyle(nn.Module):
 CALIBRATION_PHOTOS = 8  # built-in photos (content, and as styles beside the sample painting) that set the int8 ranges
 
 
-def quantize_pass(path: Path, style_twin: Path, props: dict[str, str]) -> None:
+def calibration_photos() -> list[Path]:
+    from .imagefiles import IMAGE_SUFFIXES
+
+    return sorted(p for p in builtin_photos().iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:CALIBRATION_PHOTOS]
+
+
+def quantize_pass(path: Path, feeds: list[dict], props: dict[str, str]) -> None:
     """Rewrite the float ONNX graph at ``path`` with 8-bit convolutions (onnxruntime's static QDQ quantisation:
-    per-channel int8 weights, uint8 activations whose ranges come from a pass over built-in photos, each with the
-    code of the sample painting or of another photo)."""
+    per-channel int8 weights, uint8 activations whose ranges come from running the graph on ``feeds``)."""
     import tempfile
 
     import onnx
-    import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from .imagefiles import IMAGE_SUFFIXES, load_array
-    from .resources import builtin_photos, sample_style
-
-    photos = sorted(p for p in builtin_photos().iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:CALIBRATION_PHOTOS]
-    styles = [sample_style(), *photos[1:]]
-    encoder = ort.InferenceSession(str(style_twin), providers=["CPUExecutionProvider"])
-    feeds = [{"content": load_array(p, 512), "style_code": encoder.run(None, {"style": load_array(s, 512)})[0]}
-             for p, s in zip(photos, styles)]
+    feeds = list(feeds)
 
     class Photos(CalibrationDataReader):
         def get_next(self) -> dict | None:
@@ -207,8 +212,56 @@ def quantize_pass(path: Path, style_twin: Path, props: dict[str, str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(path), str(pre), skip_symbolic_shape=True)
+        # The last convolution writes the picture: 8 bits there would band smooth skies into steps of its range
+        # / 255 (about 1/75 here), so it stays float.
+        last = [n.name for n in onnx.load(str(pre)).graph.node if n.op_type == "Conv"][-1:]
         quantize_static(str(pre), str(path), Photos(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["Conv"])
+                        weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["Conv"],
+                        nodes_to_exclude=last)
     proto = onnx.load(str(path))
     onnx.helper.set_model_props(proto, props)
     onnx.save(proto, str(path))
+
+
+def export_fast_twin(model: str) -> list[Path]:
+    """Write a fast model's ONNX twin beside its file, where `nst fast` finds it: for a model grown from the light
+    AdaIN model ``X.int8.onnx`` (the pass with the style built in, 8-bit convolutions), for a TransformerNet
+    ``X.onnx`` (float). The twin records the sha256 of the model file."""
+    try:
+        import onnx
+    except ImportError:
+        raise NSTError("exporting needs the onnx package: pip install onnx") from None
+    from .engines.fast.onnx import INPUTS, SOURCE_KEY, twin_paths
+    from .io import sha256_file
+    from .nets import AdaINStyleNet
+
+    source = resolve_model(model)
+    net, _ = load_fast_model(source)
+    if isinstance(net, StyledAdaINDecoder):
+        raise NSTError(f"{model} decodes VGG-19 features; only self-contained networks (TransformerNet or a light "
+                       "model) have an ONNX twin")
+    for m in net.modules():
+        if isinstance(m, RowSplitConv2d):
+            m.row_split = False
+    wrapped = PaddedTransformer(net).eval()
+    props = {SOURCE_KEY: sha256_file(source), "nst_engine": "fast"}
+    sizes = {"image": {2: "height", 3: "width"}, "stylized": {2: "height", 3: "width"}}
+    int8_path, float_path = twin_paths(source)
+
+    def write_float(tmp: Path) -> None:
+        with torch.no_grad(), quiet_tracer():
+            torch.onnx.export(wrapped, (torch.rand(1, 3, 64, 72),), str(tmp), input_names=list(INPUTS),
+                              output_names=["stylized"], dynamic_axes=sizes, opset_version=17, dynamo=False)
+        proto = onnx.load(str(tmp))
+        onnx.helper.set_model_props(proto, props)
+        onnx.save(proto, str(tmp))
+
+    if isinstance(net, AdaINStyleNet):
+        def write_int8(tmp: Path) -> None:
+            write_float(tmp)
+            quantize_pass(tmp, [{"image": load_array(p, 512)} for p in calibration_photos()], props)
+
+        float_path.unlink(missing_ok=True)  # the 8-bit twin serves every call; an older float one is stale
+        return [atomic_write(int8_path, write_int8)]
+    int8_path.unlink(missing_ok=True)  # an older twin of another network must not be taken for this one's
+    return [atomic_write(float_path, write_float)]

@@ -82,10 +82,9 @@ def train_model(
 
     ``save(step, model, optimizer)`` is called on rank 0 every ``checkpoint_every`` steps, at the
     end, and on Ctrl-C (then KeyboardInterrupt is re-raised; one that arrives during the last save saves
-    again). ``resume`` is (tensors, optimizer
-    info) from a training checkpoint (``resume_from`` names it in errors: a damaged optimiser state is
-    a WeightsError before the first step). ``max_seconds`` ends the run early (and saves) once this
-    process has trained that long. Returns the optimiser.
+    again). ``resume`` is (tensors, optimizer info) from a training checkpoint (``resume_from`` names it
+    in errors: a damaged optimiser state is a WeightsError before the first step). ``max_seconds`` ends
+    the run early (and saves) once this process has trained that long. Returns the optimiser.
     """
     params = [p for p in model.parameters() if p.requires_grad]  # frozen weights (e.g. train-fast --train-params norm) stay put
     opt = torch.optim.Adam(params, lr=lr)

@@ -24,7 +24,7 @@ SAMPLES = REPO / "nst_toolkit" / "samples"
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="4243x2828,6000x4000")
-    ap.add_argument("--commands", default="fast:great_wave_w12,fast:great_wave,adain:default")
+    ap.add_argument("--commands", default="fast:great_wave_w12,fast:great_wave,adain:light")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     rows = []
@@ -38,7 +38,8 @@ def main() -> None:
                 out = Path(tmp) / f"out_{engine}_{model}_{w}.png"
                 cmd = [sys.executable, "-m", "nst_toolkit", engine, str(photo)]
                 if engine == "adain":
-                    cmd += [str(SAMPLES / "great_wave.jpg"), "--size", str(max(w, h))]
+                    cmd += [str(SAMPLES / "great_wave.jpg")]
+                cmd += ["--size", str(max(w, h))]  # the photo's own size (both one-pass engines default to 512)
                 cmd += ["--model", model, "-o", str(out), "--quiet", "--device", "cpu"]
                 wall, peak = measured(cmd)
                 assert Image.open(out).size == (w, h)

@@ -64,7 +64,7 @@ def nst_video(clip: Path, out: Path, engine: str, style: Path, stabilize: float 
         cmd += ["--stabilize", str(stabilize)] if stabilize is not None else []
         cmd += ["--denoise", str(denoise)] if denoise is not None else []
     if engine == "fast":
-        return cmd + ["--model", "great_wave_w12"]
+        return cmd + ["--model", "great_wave_w12", "--size", str(size)]
     return cmd + ["--style", str(style), "--size", str(size), "--style-size", "512"]
 
 

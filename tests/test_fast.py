@@ -352,17 +352,19 @@ def test_norm_only_training_from_a_base_keeps_the_convolutions(tmp_path, photo_f
         _task(photo_folder, painting, replace(cfg, base="nosuch"))
 
 
-def test_default_recipe_specialises_the_adain_decoder_to_the_painting(tmp_path, photo_folder, painting, photo):
-    """The default `nst train-fast`: the shipped AdaIN decoder with the painting's relu4_1 statistics built in
-    (so it starts as `nst adain` with that painting), trained on the AdaIN loss for that painting."""
+def test_vgg19_recipe_specialises_the_adain_decoder_to_the_painting(tmp_path, photo_folder, painting, photo):
+    """`nst train-fast --base vgg19`: the VGG-19 AdaIN decoder with the painting's relu4_1 statistics built in
+    (so it starts as `nst adain --model vgg19` with that painting), trained on the AdaIN loss for that painting."""
     from nst_toolkit.engines.adain import AdaINConfig
     from nst_toolkit.engines.adain.engine import AdaINEngine
     from nst_toolkit.engines.fast.engine import load_fast_model
     from nst_toolkit.images import load_image
     from nst_toolkit.nets import StyledAdaINDecoder
 
-    cfg = replace(FastTrainConfig(), size=32, batch_size=2, style_size=48, steps=10, photo_size=0)
-    assert (cfg.base, cfg.loss, cfg.train_params) == ("vgg19", "adain", "all")
+    defaults = FastTrainConfig()
+    assert (defaults.base, defaults.loss, defaults.train_params) == ("light", "adain", "all")  # the default recipe
+    cfg = replace(defaults, base="vgg19", lr=1e-4, style_weight=2.0, size=32, batch_size=2, style_size=48, steps=10,
+                  photo_size=0)
     task = _task(photo_folder, painting, cfg)
     assert isinstance(task.model, StyledAdaINDecoder)
     x = load_image(photo, 64)
@@ -375,7 +377,7 @@ def test_default_recipe_specialises_the_adain_decoder_to_the_painting(tmp_path, 
 
     model = tmp_path / "mine.safetensors"
     r = runner.invoke(app, ["train-fast", "--style", str(painting), "--data", str(photo_folder), "-o", str(model),
-                            "--size", "32", "--batch-size", "2", "--steps", "2", "--style-size", "48",
+                            "--base", "vgg19", "--size", "32", "--batch-size", "2", "--steps", "2", "--style-size", "48",
                             "--checkpoint-every", "1", "--val-image", str(photo), "--quiet", "--device", "cpu"])
     assert r.exit_code == 0, r.output
     net, meta = load_fast_model(model)
@@ -451,3 +453,49 @@ def test_train_fast_has_the_cpu_recipes_time_budget():
     assert budget.default == 18.0  # the default recipe ends within 20 minutes, start-up and saving included
     adain = next(p for p in typer.main.get_command(app).commands["train-adain"].params if p.name == "max_minutes")
     assert adain.default is None
+
+
+def test_train_fast_as_typed_makes_a_light_model_with_its_twin(tmp_path, photo_folder, painting, photo):
+    """`nst train-fast --style P` with the default recipe: a network grown from the light AdaIN model, its 8-bit
+    ONNX twin beside it, and `nst fast` runs that twin in onnxruntime; the twin agrees with the torch engine."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from nst_toolkit.engines.fast.engine import load_fast_model
+    from nst_toolkit.engines.fast.onnx import runner as twin_runner, twin_paths
+    from nst_toolkit.images import load_image
+    from nst_toolkit.nets import AdaINStyleNet
+
+    model = tmp_path / "mine.safetensors"
+    r = runner.invoke(app, ["train-fast", "--style", str(painting), "--data", str(photo_folder), "-o", str(model),
+                            "--size", "32", "--batch-size", "2", "--steps", "2", "--style-size", "48",
+                            "--checkpoint-every", "0", "--val-image", str(photo), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    net, meta = load_fast_model(model)
+    assert isinstance(net, AdaINStyleNet) and meta["base"]["name"] == "light" and meta["training"]["lr"] == 3e-4
+    int8, fp32 = twin_paths(model)
+    assert int8.is_file() and not fp32.is_file() and "without torch" in r.output
+    cfg = FastConfig(model=str(model), size=64)
+    got = twin_runner(cfg, [photo], [])(photo)
+    with torch.no_grad():
+        want = FastEngine(cfg).stylize(load_image(photo, 64)).numpy()
+    assert got.shape == want.shape and np.abs(got - want).mean() < 0.05  # 8 bits on a 64-px test picture: 0.033
+    out = tmp_path / "out.png"
+    code = ("import sys\nfrom nst_toolkit.cli import main\n"
+            f"sys.argv = ['nst', 'fast', {str(photo)!r}, '-m', {str(model)!r}, '-o', {str(out)!r}]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and "onnxruntime" in r.stderr and out.is_file(), r.stderr
+    # a twin of another version of the model file is ignored: the torch engine runs
+    model.write_bytes(model.read_bytes())  # same bytes: still the twin's
+    assert twin_runner(cfg, [photo], []) is not None
+    train_again = runner.invoke(app, ["train-fast", "--style", str(painting), "--data", str(photo_folder), "-o",
+                                      str(tmp_path / "other.safetensors"), "--size", "32", "--batch-size", "2", "--steps",
+                                      "1", "--style-size", "48", "--checkpoint-every", "0", "--val-image", str(photo),
+                                      "--quiet", "--device", "cpu", "--seed", "3"])
+    assert train_again.exit_code == 0, train_again.output
+    model.write_bytes((tmp_path / "other.safetensors").read_bytes())  # the model changed, its twin did not
+    assert twin_runner(cfg, [photo], []) is None

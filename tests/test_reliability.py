@@ -276,8 +276,9 @@ def test_devices_folders_and_link_loops_say_what_they_are(tmp_path, photo, paint
     (["fast", "PHOTO", "-m", "great_wave_w12", "--size", "100000", "--tile", "0"], "in one pass"),
     (["video", "FOLDER", "--model", "great_wave_w12", "--size", "100000"], "for the picture itself"),
 ])
-def test_a_huge_size_on_a_one_pass_engine_is_refused_before_any_work(tmp_path, photo, painting, photo_folder,
-                                                                     args, expect):
+def test_a_huge_size_on_a_one_pass_engine_is_refused_before_any_work(tmp_path, monkeypatch, photo, painting,
+                                                                     photo_folder, args, expect):
+    monkeypatch.setattr(memory, "available_bytes", lambda: 16 * memory.GIB)  # the same answer on any machine
     fill = {"PHOTO": photo, "PAINTING": painting, "FOLDER": photo_folder}
     out = tmp_path / "out.png" if args[0] != "video" else tmp_path / "out.mp4"
     start = time.monotonic()
@@ -296,6 +297,14 @@ def test_the_one_pass_memory_rule():
     memory.require_one_pass("fast", 8000, 6000, None, 1280.0, available=8 * gib)  # the same size in tiles fits
     with pytest.raises(NSTError, match="for the picture itself"):
         memory.require_one_pass("adain", 100000, 56250, None, 500.0, available=64 * gib)  # 67 GB of input alone
+
+
+def test_the_python_api_checks_the_size_too(monkeypatch, photo):
+    from nst_toolkit import api
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 16 * memory.GIB)
+    with pytest.raises(NSTError, match="the largest that fits is about --size"):
+        api.stylize(photo, engine="fast", model="great_wave_w12", size=100000)
 
 
 # ------------------------------------------------------------------ B6: bombs in the training data

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
 
@@ -62,9 +62,11 @@ def style_paths(values: dict[str, Any]) -> list[Path]:
 
 
 def quick_ok(spec: EngineSpec, values: dict[str, Any]) -> bool:
-    """Whether the engine's torch-free path may be tried: it has one, on the CPU, one style, no blend or mask
-    (the engine's own check then looks at the model, the options and the images)."""
-    return (spec.torch_free is not None and values["device"] in ("auto", "cpu") and len(style_paths(values)) == 1
+    """Whether the engine's torch-free path may be tried: it has one, on the CPU, the style images it takes (one,
+    or none when the style is in the model), no blend or mask (the engine's own check then looks at the model, the
+    options and the images)."""
+    styles = len(style_paths(values))
+    return (spec.torch_free is not None and values["device"] in ("auto", "cpu") and styles == int(spec.style_images)
             and not values.get("mask") and not values.get("style_weights"))
 
 
@@ -187,9 +189,10 @@ def one_pass_command(spec: EngineSpec):
         else:
             outs = outputs_for(files, v["output"], Path(model).stem if model and not spec.style_images else spec.name,
                                from_folder=any(p.is_dir() for p in contents))
+        fits = size_check(spec, cfg)
         for src in files:  # header reads only: a size that cannot fit is refused before any work
             if src is not STDIN:
-                check_fits(spec, cfg, src)
+                fits(src)
         for extra in [*style_paths(v), *([v["mask"]] if v.get("mask") is not None else [])]:
             check_input_file(extra)  # a pipe given as a style would block whatever reads it first
         quick = spec.torch_free(cfg, files, style_paths(v)) if not (sheet or stdin or to_stdout) and quick_ok(spec, v) else None
@@ -233,8 +236,9 @@ def torch_pipeline(spec: EngineSpec, cfg: Any, v: dict[str, Any], files: list[Pa
         if src is not STDIN:
             return load_image(src, size).to(dev)
         data = sys.stdin.buffer.read()
-        check_fits(spec, cfg, data)
+        size_check(spec, cfg)(data)
         return load_image(data, size).to(dev)
+
     if sheet:
         from ..imagefiles import save_pil
         from ..sheet import MAX_SIDE, model_sheet
@@ -265,13 +269,15 @@ def torch_pipeline(spec: EngineSpec, cfg: Any, v: dict[str, Any], files: list[Pa
     return process, write
 
 
-def check_fits(spec: EngineSpec, cfg: Any, src: Path | bytes) -> None:
-    """Refuse an input whose result at the configured size would not fit in the memory available now."""
+def size_check(spec: EngineSpec, cfg: Any) -> Callable[[Path | bytes], None]:
+    """A check that refuses an input (a file, or the encoded bytes read from standard input) whose result at
+    the configured size would not fit in the memory available now; it reads the input's header only."""
     from .. import api
     from ..imagefiles import image_size
     from ..memory import output_size
 
-    api.check_memory(spec.name, cfg, *output_size(*image_size(src), getattr(cfg, "size", None)))
+    check = api.memory_check(spec.name, cfg)
+    return lambda src: check(*output_size(*image_size(src), getattr(cfg, "size", None)))
 
 
 def add_engine_commands(app: typer.Typer, only: str | None = None) -> None:

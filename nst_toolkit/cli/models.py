@@ -24,14 +24,16 @@ def add_model_commands(app: typer.Typer) -> None:
     @handle_errors
     def export_fast(
         model: str = typer.Argument(..., help="Shipped model name or .safetensors path."),
-        output: Path = typer.Option(..., "-o", "--output", help="model.onnx (ONNX) or model.pt (TorchScript)."),
+        output: Optional[Path] = typer.Option(None, "-o", "--output", help=(
+            "model.onnx (ONNX) or model.pt (TorchScript); default: the ONNX twin beside the model file, which "
+            "`nst fast` then runs without torch (with an 8-bit twin for a light model).")),
         size: int = typer.Option(512, help="Example input size for tracing; ONNX axes stay dynamic."),
     ):
-        """Export a fast model to ONNX (.onnx) or TorchScript (.pt)."""
-        from ..export import export_transformer
+        """Export a fast model to ONNX (.onnx) or TorchScript (.pt), or write its ONNX twin beside it."""
+        from ..export import export_fast_twin, export_transformer
 
-        path = export_transformer(model, output, size)
-        typer.echo(f"wrote {path}", err=True)
+        paths = export_fast_twin(model) if output is None else [export_transformer(model, output, size)]
+        typer.echo(f"wrote {' and '.join(str(p) for p in paths)}", err=True)
 
     @app.command("export-adain")
     @handle_errors

@@ -119,6 +119,16 @@ def train_fast_command():
         if rank == 0 and not v["quiet"]:
             typer.echo(note, err=True)
         train(task, out, task.cfg, v, rank, "train-fast", getattr(task, "render", stylize_padded))
+        if rank == 0:
+            from ..export import export_fast_twin
+
+            try:
+                twins = export_fast_twin(str(out))
+            except NSTError as e:
+                typer.echo(f"nst: no ONNX twin written ({e}); `nst fast` will run it through torch", err=True)
+            else:
+                if not v["quiet"]:
+                    typer.echo(f"wrote {', '.join(str(t) for t in twins)}: `nst fast` runs it without torch", err=True)
 
     return command(params, body, "Train a feed-forward network for one style (Johnson et al. 2016), or distil one. "
                                  "Works under torchrun.")

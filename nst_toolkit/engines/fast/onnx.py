@@ -1,0 +1,84 @@
+"""A fast model's ONNX twin run in onnxruntime: `nst fast` without importing torch.
+
+`nst export-fast MODEL` (no -o) writes the model's twin beside ``MODEL.safetensors``: the whole pass with the
+style built in (pad to the network's stride, stylise, crop, clamp) — for a model grown from the light AdaIN model
+``MODEL.int8.onnx``, with 8-bit convolutions (onnxruntime's static quantisation, calibrated on the built-in photos;
+as stylised and as close to the photo as the float pass by the judge), for a TransformerNet ``MODEL.onnx``. The
+twin records the sha256 of the safetensors file it came from; a twin of another version of the file is
+ignored. `nst fast` uses it on the CPU when the call
+needs nothing the graph lacks (no colour preservation, no tiles, no model sheet, files in and out); otherwise
+the torch engine runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ...checkpoints import model_dirs, resolve_model_file
+from ...errors import NSTError
+from ...imagefiles import image_size, load_array
+from ...io import sha256_file
+from ...memory import choose_tile, output_size
+from ..registry import ALL_MODELS
+from . import ENGINE, FastConfig
+
+SOURCE_KEY = "nst_source_sha256"  # ONNX metadata: the safetensors file the twin was exported from
+INPUTS = ("image",)
+BYTES_PER_PIXEL = 500.0  # a light one-style network's peak activations per pixel (as the light AdaIN model's)
+TILE_HALO = 112
+
+
+def twin_paths(model: Path) -> tuple[Path, Path]:
+    """(the 8-bit twin, the float twin) of a model file."""
+    return model.with_suffix(".int8.onnx"), model.with_suffix(".onnx")
+
+
+def open_twin(model: Path) -> Any | None:
+    """An onnxruntime session of ``model``'s twin (8-bit first), or None when there is none that matches this
+    version of the file, or onnxruntime is missing."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        return None
+    candidates = [p for p in twin_paths(model) if p.is_file()]
+    if not candidates:
+        return None
+    import onnxruntime as ort
+
+    digest = sha256_file(model)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    for path in candidates:
+        try:
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types for unreadable files
+            raise NSTError(f"{path}: not a usable ONNX model ({type(e).__name__}); delete it to use {model.name}") from None
+        meta = session.get_modelmeta().custom_metadata_map
+        if meta.get(SOURCE_KEY) == digest and tuple(i.name for i in session.get_inputs()) == INPUTS:
+            return session
+    return None
+
+
+def runner(cfg: FastConfig, inputs: list[Path], styles: list[Path]) -> Callable[[Path], np.ndarray] | None:
+    """The pass as a function from an input file to its result (1×3×H×W float32 in [0, 1]), or None when the
+    torch engine must run this call."""
+    if styles or cfg.preserve_color != "none" or cfg.model == ALL_MODELS:
+        return None
+    try:
+        model = resolve_model_file(cfg.model, model_dirs(ENGINE), "shipped fast model")
+    except NSTError:
+        return None  # the torch path reports it, in its words
+    for content in inputs:  # header reads only
+        w, h = output_size(*image_size(content), cfg.size)
+        if choose_tile(cfg.tile, w * h, BYTES_PER_PIXEL, 8, TILE_HALO) is not None:
+            return None
+    session = open_twin(model)
+    if session is None:
+        return None
+
+    def run(content: Path) -> np.ndarray:
+        return session.run(None, {"image": load_array(content, cfg.size)})[0]
+
+    return run
