@@ -39,6 +39,8 @@ def test_wheel_contains_every_shipped_model_and_sample(wheel):
     in_wheel = sorted(n.removeprefix("nst_toolkit/models/") for n in names
                       if n.startswith("nst_toolkit/models/") and n.endswith(".safetensors"))
     assert in_wheel == shipped  # every model, and no stale one (a build/ folder left by an older checkout)
+    twins = sorted(p.relative_to(REPO / "models").as_posix() for p in (REPO / "models").glob("*/*.onnx"))
+    assert twins and all(f"nst_toolkit/models/{t}" in names for t in twins)  # the ONNX twins travel too
     assert "nst_toolkit/models/README.md" in names  # provenance travels with the weights
     for sample in ("machu_picchu.jpg", "great_wave.jpg", "ATTRIBUTION.md"):
         assert f"nst_toolkit/samples/{sample}" in names
@@ -74,7 +76,10 @@ def test_installed_wheel_runs_shipped_models_from_another_folder(wheel, tmp_path
     assert (work / "a.png").is_file() and (work / "f.png").is_file()
     r = nst("models")
     assert r.returncode == 0 and str(target) in r.stdout and "great_wave_w12" in r.stdout
-    # the default train-fast recipe starts from the AdaIN model shipped in the wheel
+    # the default model of `nst fast` runs through its 8-bit twin from the wheel, without torch
+    r = nst("fast", str(photo), "-o", "g.png", "--size", "64")
+    assert r.returncode == 0 and "onnxruntime" in r.stderr, r.stderr
+    # the default train-fast recipe starts from the light AdaIN model shipped in the wheel
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(photo, data / "p.png")
@@ -83,4 +88,4 @@ def test_installed_wheel_runs_shipped_models_from_another_folder(wheel, tmp_path
     assert r.returncode == 0, r.stderr
     from nst_toolkit.checkpoints import read_metadata
 
-    assert read_metadata(work / "t.safetensors")["base"]["name"] == "vgg19"
+    assert read_metadata(work / "t.safetensors")["base"]["name"] == "light"
