@@ -75,7 +75,7 @@ def fast_gallery(a: argparse.Namespace, photos: list, shipped: dict) -> None:
 
 
 def adain_gallery(a: argparse.Namespace, photos: list, paintings: list) -> None:
-    vgg, light = AdaINEngine(AdaINConfig()), AdaINEngine(AdaINConfig(model="light"))
+    vgg, light = AdaINEngine(AdaINConfig(model="vgg19")), AdaINEngine(AdaINConfig(model="light"))
     light0 = AdaINEngine(AdaINConfig(model="light", alpha=0.0), decoder=light.light)
     blank = torch.ones(1, 3, 8, 8)
     cells, labels = [blank], [""]

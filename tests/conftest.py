@@ -60,3 +60,22 @@ def photo_folder(tmp_path) -> Path:
     for i in range(6):
         make_photo(72 + 4 * i, 64, 10 + i).save(d / f"p{i}.jpg")
     return d
+
+
+def run_cli(*args):
+    """``nst ARGS`` in-process (typer's runner), every argument as text."""
+    from typer.testing import CliRunner
+
+    from nst_toolkit.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def one_error_line(r, expect: str) -> str:
+    """The command was refused the way every bad input is: exit code 2, one line "nst: error: …" naming
+    ``expect``, no traceback. Returns that line."""
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert r.exit_code == 2, r.output
+    assert len(lines) == 1 and lines[0].startswith("nst: error:") and expect in lines[0], r.output
+    assert "Traceback" not in r.output
+    return lines[0]

@@ -136,3 +136,14 @@ def test_the_light_models_torch_pass_skips_the_gated_off_branches(photo, paintin
         skipped = eng.light.transfer(x, stats, 1.0)
         kept = eng.light.transfer(x, stats, torch.tensor(1.0))
     assert torch.allclose(skipped, kept, atol=1e-6)
+
+
+def test_the_old_name_as_a_train_fast_base(tmp_path, photo_folder, painting, photo):
+    from nst_toolkit.checkpoints import read_metadata
+
+    out = tmp_path / "m.safetensors"
+    r = runner_cli.invoke(app, ["train-fast", "--style", str(painting), "--data", str(photo_folder), "-o", str(out),
+                                "--base", "default", "--steps", "1", "--size", "32", "--batch-size", "1",
+                                "--style-size", "48", "--checkpoint-every", "0", "--val-image", str(photo)])
+    assert r.exit_code == 0, r.output
+    assert "'default' is now called 'vgg19'" in r.output and read_metadata(out)["base"]["name"] == "vgg19"

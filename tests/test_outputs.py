@@ -11,20 +11,10 @@ from typer.testing import CliRunner
 
 from nst_toolkit.cli import app
 
-from .conftest import make_photo
+from .conftest import make_photo, one_error_line
+from .conftest import run_cli as run
 
 runner = CliRunner()
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_error_line(r, expect: str) -> None:
-    lines = [line for line in r.output.splitlines() if line.strip()]
-    assert r.exit_code == 2, r.output
-    assert len(lines) == 1 and lines[0].startswith("nst: error:") and expect in lines[0], r.output
-    assert "Traceback" not in r.output
 
 
 def test_export_fast_without_onnx_is_one_line(tmp_path, monkeypatch):

@@ -19,32 +19,19 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from typer.testing import CliRunner
 
 from nst_toolkit import io, memory
 from nst_toolkit.checkpoints import MAX_TENSORS, read_metadata, save_checkpoint, user_models_dir
-from nst_toolkit.cli import app
 from nst_toolkit.errors import NSTError, WeightsError
 from nst_toolkit.images import save_image
 from nst_toolkit.io import WriteError
 from nst_toolkit.report import write_json
 
 from .conftest import make_photo
+from .conftest import one_error_line as refused
+from .conftest import run_cli as run
 
-runner = CliRunner()
 OLD = b"the old file, which must survive"
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def refused(r, expect: str) -> str:
-    lines = [line for line in r.output.splitlines() if line.strip()]
-    assert r.exit_code == 2, r.output
-    assert len(lines) == 1 and lines[0].startswith("nst: error:") and expect in lines[0], r.output
-    assert "Traceback" not in r.output
-    return lines[0]
 
 
 def no_temporaries(folder: Path) -> bool:

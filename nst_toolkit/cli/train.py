@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from ..catalog import default_model_path
+from ..catalog import default_model_path, resolve_alias
 from ..engines.adain import AdaINTrainConfig
 from ..engines.fast import FastTrainConfig
 from ..errors import NSTError
@@ -110,6 +111,11 @@ def train_fast_command():
         if (style is None) == (teacher is None):
             raise NSTError("give either --style (train from a style image) or --teacher (distil a trained model)")
         cfg = config_from(FastTrainConfig, v)
+        base, notice = resolve_alias("adain", cfg.base)  # a base may be an AdaIN model under an old name
+        if notice:
+            cfg = replace(cfg, base=base)
+            if not v["quiet"]:
+                typer.echo(f"nst: {notice}", err=True)
         cfg.validate()
         name = style.stem if style is not None else f"{Path(teacher).stem}_w{cfg.width}"
         out = model_output(v["output"], "fast", name)
