@@ -81,3 +81,15 @@ def test_text_speaks_of_the_code_not_of_the_work():
     hits = [f"{p.relative_to(REPO)}:{i}" for p in files if p != Path(__file__)
             for i, line in enumerate(p.read_text(errors="replace").splitlines(), 1) if ORGANISATION_WORDS.search(line)]
     assert not hits, hits
+
+
+def test_every_shipped_file_has_a_card_with_its_sha256():
+    import hashlib
+
+    cards = (REPO / "models" / "README.md").read_text()
+    for path in sorted((REPO / "models").glob("*/*")):
+        if path.suffix in (".safetensors", ".onnx"):
+            rel = path.relative_to(REPO / "models").as_posix()
+            row = next((line for line in cards.splitlines() if line.startswith(f"| `{rel}` |")), None)
+            assert row is not None, f"models/README.md has no row for {rel}"
+            assert hashlib.sha256(path.read_bytes()).hexdigest() in row, f"{rel}: the card's sha256 is stale"
