@@ -53,14 +53,13 @@ def pick_device(name: str = "auto") -> "torch.device":
 def configure(engine: str, options: Mapping[str, Any] | None = None, base: Any = None) -> Any:
     """The validated config of ``engine``: its defaults (or ``base``) with ``options`` (field names, values typed
     or as text), an old model name replaced by today's."""
+    from .catalog import resolve_alias
     from .engines import registry
     from .options import build_config
 
-    spec = registry.get(engine)
-    cfg = build_config(spec.config, dict(options or {}), base)
-    model = getattr(cfg, "model", None)
-    if model in spec.model_aliases:
-        cfg = replace(cfg, model=spec.model_aliases[model])
+    cfg = build_config(registry.get(engine).config, dict(options or {}), base)
+    if isinstance(getattr(cfg, "model", None), str):
+        cfg = replace(cfg, model=resolve_alias(engine, cfg.model)[0])
     if hasattr(cfg, "validate"):
         cfg.validate()
     return cfg

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import warnings
 from pathlib import Path
 
@@ -18,6 +19,15 @@ from .io import atomic_write, check_target
 from .nets import RowSplitConv2d, StyledAdaINDecoder, TransformerNet
 from .resources import builtin_photos, sample_style
 from .tiling import pad_to_multiple
+from .twins import SOURCE_KEY
+
+
+def require_onnx() -> None:
+    """torch's exporter writes every graph through the onnx package: without it, one line, before any work."""
+    try:
+        importlib.import_module("onnx")
+    except ImportError:
+        raise NSTError("exporting to ONNX needs the onnx package: pip install onnx") from None
 
 
 @contextlib.contextmanager
@@ -52,10 +62,7 @@ def export_transformer(model: str, output: str | Path, size: int = 512) -> Path:
     if suffix not in (".onnx", ".pt", ".ts"):
         raise NSTError(f"{output}: export format must be .onnx or .pt (TorchScript)")
     if suffix == ".onnx":
-        try:
-            import onnx  # noqa: F401  (torch's exporter writes the graph through it)
-        except ImportError:
-            raise NSTError("exporting to ONNX needs the onnx package: pip install onnx") from None
+        require_onnx()
     check_target(output)
     check_writable_dir(output.parent)
     net, _ = load_fast_model(resolve_model(model))
@@ -116,13 +123,10 @@ class AdaINTwin(nn.Module):
 def export_adain(model: str, output: str | Path | None = None) -> Path:
     """Write a light AdaIN model's ONNX twin (default: beside the model file, where `nst adain` finds it): the
     pass from a style code (``X.onnx``) and the style encoder that makes the code (``X.style.onnx``)."""
-    try:
-        import onnx
-    except ImportError:
-        raise NSTError("exporting needs the onnx package: pip install onnx") from None
+    require_onnx()
 
     from .engines.adain.engine import load_adain, resolve_decoder
-    from .engines.adain.onnx import FIXED_INPUTS, INPUTS, SOURCE_KEY, STYLE_INPUTS, int8_twin_path, style_twin_path, twin_path
+    from .engines.adain.onnx import FIXED_INPUTS, INPUTS, STYLE_INPUTS, int8_twin_path, style_twin_path, twin_path
     from .io import sha256_file
     from .nets import LightAdaIN
 
@@ -142,14 +146,7 @@ def export_adain(model: str, output: str | Path | None = None) -> Path:
         code = style_twin(style_example)
 
     def graph(module: nn.Module, example: tuple, names: tuple[str, ...], outputs: list[str], axes: dict):
-        def write(tmp: Path) -> None:
-            with torch.no_grad(), quiet_tracer():
-                torch.onnx.export(module, example, str(tmp), input_names=list(names), output_names=outputs,
-                                  dynamic_axes=axes, opset_version=17, dynamo=False)
-            proto = onnx.load(str(tmp))
-            onnx.helper.set_model_props(proto, props)
-            onnx.save(proto, str(tmp))
-        return write
+        return lambda tmp: write_twin(tmp, module, example, names, outputs, axes, props)
 
     # The style encoder first, the 8-bit pass next: the float pass's file is what `nst adain` looks for first.
     atomic_write(style_twin_path(output), graph(style_twin, (style_example,), STYLE_INPUTS, ["style_code"],
@@ -185,6 +182,24 @@ class AdaINTwinAtFullStyle(nn.Module):
         return self.twin(content, code, 1.0)
 
 
+def stamp(path: Path, props: dict[str, str]) -> None:
+    """Record ``props`` (the source model's sha256, the engine) in the ONNX file's metadata."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    onnx.helper.set_model_props(proto, props)
+    onnx.save(proto, str(path))
+
+
+def write_twin(path: Path, module: nn.Module, example: tuple, inputs: tuple[str, ...], outputs: list[str],
+               axes: dict, props: dict[str, str]) -> None:
+    """Export ``module`` (opset 17, dynamic ``axes``) to ``path`` and stamp it with ``props``."""
+    with torch.no_grad(), quiet_tracer():
+        torch.onnx.export(module, example, str(path), input_names=list(inputs), output_names=outputs,
+                          dynamic_axes=axes, opset_version=17, dynamo=False)
+    stamp(path, props)
+
+
 CALIBRATION_PHOTOS = 8  # built-in photos (content, and as styles beside the sample painting) that set the int8 ranges
 
 
@@ -218,20 +233,15 @@ def quantize_pass(path: Path, feeds: list[dict], props: dict[str, str]) -> None:
         quantize_static(str(pre), str(path), Photos(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["Conv"],
                         nodes_to_exclude=last)
-    proto = onnx.load(str(path))
-    onnx.helper.set_model_props(proto, props)
-    onnx.save(proto, str(path))
+    stamp(path, props)
 
 
 def export_fast_twin(model: str) -> list[Path]:
     """Write a fast model's ONNX twin beside its file, where `nst fast` finds it: for a model grown from the light
     AdaIN model ``X.int8.onnx`` (the pass with the style built in, 8-bit convolutions), for a TransformerNet
     ``X.onnx`` (float). The twin records the sha256 of the model file."""
-    try:
-        import onnx
-    except ImportError:
-        raise NSTError("exporting needs the onnx package: pip install onnx") from None
-    from .engines.fast.onnx import INPUTS, SOURCE_KEY, twin_paths
+    require_onnx()
+    from .engines.fast.onnx import INPUTS, twin_paths
     from .io import sha256_file
     from .nets import AdaINStyleNet
 
@@ -249,12 +259,7 @@ def export_fast_twin(model: str) -> list[Path]:
     int8_path, float_path = twin_paths(source)
 
     def write_float(tmp: Path) -> None:
-        with torch.no_grad(), quiet_tracer():
-            torch.onnx.export(wrapped, (torch.rand(1, 3, 64, 72),), str(tmp), input_names=list(INPUTS),
-                              output_names=["stylized"], dynamic_axes=sizes, opset_version=17, dynamo=False)
-        proto = onnx.load(str(tmp))
-        onnx.helper.set_model_props(proto, props)
-        onnx.save(proto, str(tmp))
+        write_twin(tmp, wrapped, (torch.rand(1, 3, 64, 72),), INPUTS, ["stylized"], sizes, props)
 
     if isinstance(net, AdaINStyleNet):
         def write_int8(tmp: Path) -> None:

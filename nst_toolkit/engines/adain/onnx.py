@@ -33,10 +33,10 @@ from ...imagefiles import image_size, load_array
 from ...io import atomic_write, sha256_file
 from ...memory import choose_tile, output_size
 from ...resources import cache_dir
+from ...twins import open_session
 from ..registry import ALL_MODELS
 from . import BYTES_PER_PIXEL, ENGINE, MODEL_ALIASES, MULTIPLE, TILE_HALO, AdaINConfig
 
-SOURCE_KEY = "nst_source_sha256"  # ONNX metadata: the safetensors file the twin was exported from
 INPUTS = ("content", "style_code", "alpha")  # the pass
 FIXED_INPUTS = ("content", "style_code")  # the alpha-1, 8-bit pass
 STYLE_INPUTS = ("style",)  # the style encoder
@@ -54,23 +54,6 @@ def int8_twin_path(twin: Path) -> Path:
     return twin.with_suffix(".int8.onnx")
 
 
-def _session(path: Path, inputs: tuple[str, ...], digest: str, model: Path) -> Any | None:
-    """An onnxruntime session of ``path`` when it was exported from the model file of sha256 ``digest`` with
-    ``inputs``; None for a twin of another version of the model or of an older layout."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only: warnings about unused initialisers are not the user's business
-    try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as e:  # onnxruntime raises its own exception types for unreadable files
-        raise NSTError(f"{path}: not a usable ONNX model ({type(e).__name__}); delete it to use {model.name}") from None
-    meta = session.get_modelmeta().custom_metadata_map
-    if meta.get(SOURCE_KEY) != digest or tuple(i.name for i in session.get_inputs()) != inputs:
-        return None
-    return session
-
-
 def open_twin(model: Path, alpha: float = 1.0) -> tuple[Any, Callable[[], Any], bool, str] | None:
     """(the pass, a function opening the style encoder, whether the pass is the alpha-1 graph, the model's
     sha256) of ``model``'s twin, or None when there is none, onnxruntime is missing, or the twin is of another
@@ -84,24 +67,24 @@ def open_twin(model: Path, alpha: float = 1.0) -> tuple[Any, Callable[[], Any], 
     digest = sha256_file(model)
 
     def style_session() -> Any:
-        session = _session(style_twin_path(twin), STYLE_INPUTS, digest, model)
+        session = open_session(style_twin_path(twin), STYLE_INPUTS, digest, model)
         if session is None:
             raise NSTError(f"{style_twin_path(twin)} is not the style encoder of {model.name}; export the twin again "
                            f"with: nst export-adain {model}")
         return session
 
     if alpha == 1.0 and int8_twin_path(twin).is_file():
-        fixed = _session(int8_twin_path(twin), FIXED_INPUTS, digest, model)
+        fixed = open_session(int8_twin_path(twin), FIXED_INPUTS, digest, model)
         if fixed is not None:
             return fixed, style_session, True, digest
-    full = _session(twin, INPUTS, digest, model)
+    full = open_session(twin, INPUTS, digest, model)
     return None if full is None else (full, style_session, False, digest)
 
 
-def style_code(open_session: Callable[[], Any], model_digest: str, style: Path, style_size: int,
+def style_code(open_encoder: Callable[[], Any], model_digest: str, style: Path, style_size: int,
                width: Any = None) -> np.ndarray:
     """The code of ``style`` at ``style_size``: from the cache when this model has encoded this exact file at this
-    size before, else encoded now (``open_session()``: the style encoder) and cached (best effort: an unwritable
+    size before, else encoded now (``open_encoder()``: the style encoder) and cached (best effort: an unwritable
     cache only costs the encoding). ``width``: the code's length the pass takes, when its graph states it."""
     key = hashlib.sha256(f"{model_digest}:{sha256_file(style)}:{style_size}".encode()).hexdigest()[:40]
     path = cache_dir() / "style-codes" / f"{key}.npy"
@@ -112,7 +95,7 @@ def style_code(open_session: Callable[[], Any], model_digest: str, style: Path, 
             return code
     except (OSError, ValueError):
         pass
-    code = open_session().run(None, {"style": load_array(style, style_size)})[0]
+    code = open_encoder().run(None, {"style": load_array(style, style_size)})[0]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda tmp: _save_npy(tmp, code))

@@ -23,13 +23,12 @@ from ...errors import NSTError
 from ...imagefiles import image_size, load_array
 from ...io import sha256_file
 from ...memory import choose_tile, output_size
+from ...twins import open_session
+from ..adain import BYTES_PER_PIXEL, MULTIPLE, TILE_HALO
 from ..registry import ALL_MODELS
 from . import ENGINE, FastConfig
 
-SOURCE_KEY = "nst_source_sha256"  # ONNX metadata: the safetensors file the twin was exported from
 INPUTS = ("image",)
-BYTES_PER_PIXEL = 500.0  # a light one-style network's peak activations per pixel (as the light AdaIN model's)
-TILE_HALO = 112
 
 
 def twin_paths(model: Path) -> tuple[Path, Path]:
@@ -43,22 +42,8 @@ def open_twin(model: Path) -> Any | None:
     if importlib.util.find_spec("onnxruntime") is None:
         return None
     candidates = [p for p in twin_paths(model) if p.is_file()]
-    if not candidates:
-        return None
-    import onnxruntime as ort
-
-    digest = sha256_file(model)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    for path in candidates:
-        try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own exception types for unreadable files
-            raise NSTError(f"{path}: not a usable ONNX model ({type(e).__name__}); delete it to use {model.name}") from None
-        meta = session.get_modelmeta().custom_metadata_map
-        if meta.get(SOURCE_KEY) == digest and tuple(i.name for i in session.get_inputs()) == INPUTS:
-            return session
-    return None
+    digest = sha256_file(model) if candidates else ""
+    return next((s for s in (open_session(p, INPUTS, digest, model) for p in candidates) if s is not None), None)
 
 
 def runner(cfg: FastConfig, inputs: list[Path], styles: list[Path]) -> Callable[[Path], np.ndarray] | None:
@@ -72,7 +57,8 @@ def runner(cfg: FastConfig, inputs: list[Path], styles: list[Path]) -> Callable[
         return None  # the torch path reports it, in its words
     for content in inputs:  # header reads only
         w, h = output_size(*image_size(content), cfg.size)
-        if choose_tile(cfg.tile, w * h, BYTES_PER_PIXEL, 8, TILE_HALO) is not None:
+        # a light one-style network's memory and margin: the light AdaIN model's
+        if choose_tile(cfg.tile, w * h, BYTES_PER_PIXEL["light"], MULTIPLE, TILE_HALO["light"]) is not None:
             return None
     session = open_twin(model)
     if session is None:
