@@ -79,6 +79,30 @@ def target_scale(target: Tensor) -> float:
     return float(target.square().mean()) + 1e-8
 
 
+def tile_core_for(image: Tensor, tile: int | None, has_mask: bool, engine: str) -> int | None:
+    """The tile core of a pixel-optimisation scale (:func:`nst_toolkit.tiled_loss.choose_core`); a mask is refused
+    where tiles are needed, with the largest size that runs in one pass."""
+    from ..tiled_loss import choose_core, largest_untiled
+
+    core = choose_core(image.shape[-2], image.shape[-1], tile)
+    if core is not None and has_mask:
+        raise NSTError(f"{engine} with a mask works up to one pass of the network (about --size "
+                       f"{largest_untiled(image.shape[-1], image.shape[-2])} here); masks are not cut into tiles")
+    return core
+
+
+def tiled_content(vgg, content: Tensor, layers: tuple[str, ...], weight: float, core: int) -> dict[str, tuple[Tensor, float]]:
+    """Content targets of a picture computed tile by tile, each with its weight: ``weight`` shared equally by
+    the layers, each divided by its target's mean square (as :func:`nst_toolkit.engines.gatys.engine.content_term`)."""
+    from ..tiled_loss import tiled_features
+
+    out = {}
+    for k in layers:
+        t = tiled_features(vgg, content, k, core)
+        out[k] = (t, weight / len(layers) / target_scale(t))
+    return out
+
+
 def style_masks(styles: StyleSet, content: Tensor) -> list[Tensor | None]:
     """Per style, the region of the content it applies to (None: everywhere)."""
     from ..styles import prepare_mask

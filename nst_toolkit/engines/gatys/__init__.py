@@ -42,15 +42,34 @@ class PixelConfig:
     vgg_weights: str = option("bundled", "VGG-19 weights: bundled | torchvision | path to a VGG-19 state_dict.")
     preserve_color: str = colour_option()
     seed: int = option(0, "Seed of the noise init (everything else is deterministic on the CPU).")
+    # Print sizes: a scale whose VGG-19 activations would pass 4 GiB (about 2000×1125 px) is computed tile
+    # by tile, exactly (nst_toolkit.tiled_loss).
+    tile: int | None = option(None, "Tile size at scales too large for one pass, px (0: never tile; default: "
+                                    "automatic, when one pass would need more than 4 GiB).", min=0)
 
     # Peak memory per output pixel at the final size (see nst_toolkit.memory for the measurements).
     BYTES_PER_PIXEL = 3200.0
+
+    # In tiles: one tile's activations and at most HISTORY_BYTES of L-BFGS pairs, plus the image-sized
+    # buffers (the image, its gradient and copies, the content and its target, the style picture).
+    TILED_BYTES_PER_PIXEL = 320.0
+
+    def memory_need(self, width: int, height: int) -> tuple[float, float]:
+        """(fixed bytes, bytes per pixel) the optimisation of a ``width``×``height`` picture needs."""
+        from ...memory import BASE_BYTES
+        from ...optimize import HISTORY_BYTES
+        from ...tiled_loss import TILE_BYTES, choose_core
+
+        if choose_core(height, width, self.tile) is None:
+            return BASE_BYTES, self.BYTES_PER_PIXEL
+        return BASE_BYTES + TILE_BYTES + HISTORY_BYTES, self.TILED_BYTES_PER_PIXEL
 
     def check_memory(self, width: int, height: int, engine: str) -> None:
         """Refuse a size whose optimisation would not fit in the memory available now."""
         from ...memory import require
 
-        require(engine, width, height, self.BYTES_PER_PIXEL)
+        base, per_pixel = self.memory_need(width, height)
+        require(engine, width, height, per_pixel, base=base)
 
     def step_size(self) -> float:
         if self.lr is not None:

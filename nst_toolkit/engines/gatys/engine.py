@@ -13,7 +13,7 @@ from ...optimize import Step, optimize_image
 from ...styles import StyleSet, StylesLike, as_style_set, check_image_tensor
 from ...vgg import VGGFeatures, shared_or_new
 from ...options import parse_weights
-from ..base import EngineBase, init_image, require_styles, scale_style, style_masks, target_scale
+from ..base import EngineBase, init_image, require_styles, scale_style, style_masks, target_scale, tiled_content, tile_core_for
 from . import GatysConfig
 
 
@@ -76,6 +76,36 @@ class GatysEngine(EngineBase):
 
         return fn
 
+    def tiled_loss_fn(self, content: Tensor, styles: StylesLike, core: int) -> Callable[[Tensor], dict[str, Tensor]]:
+        """:meth:`loss_fn` for a picture too large for one pass, computed tile by tile (:mod:`nst_toolkit.tiled_loss`)."""
+        from ...tiled_loss import TiledObjective, tiled_grams
+
+        cfg = self.config
+        styles = as_style_set(styles)
+        names = list(cfg.style_layers)
+        layer_w = parse_weights(cfg.style_layer_weights, len(names), "style layer weights")
+
+        def grams(f: dict[str, Tensor]) -> list[Tensor]:
+            return [losses.gram_matrix(f[k]) for k in names]
+
+        def counts(f: dict[str, Tensor]) -> list[int]:
+            return [f[k].shape[-2] * f[k].shape[-1] for k in names]
+
+        per_style = []
+        for s in styles.images:
+            g = tiled_grams(self.vgg, s, names, grams, counts, core)
+            per_style.append((g, [lw / target_scale(t) if cfg.normalize_layers else lw for lw, t in zip(layer_w, g)]))
+
+        def style(g: list[Tensor]) -> Tensor:
+            return cfg.style_weight * sum(b * sum(w * torch.nn.functional.mse_loss(gi, t) for gi, t, w in zip(g, tg, ws))
+                                          for b, (tg, ws) in zip(styles.weights, per_style))
+
+        content_terms = tiled_content(self.vgg, content, cfg.content_layers, cfg.content_weight, core)
+        if not cfg.normalize_layers:
+            content_terms = {k: (t, cfg.content_weight / len(cfg.content_layers)) for k, (t, _) in content_terms.items()}
+        obj = TiledObjective(self.vgg, cfg.vgg_layers(), grams, counts, style, content_terms, core)
+        return lambda x: {**obj.terms(x), "tv": cfg.tv_weight * losses.tv_loss(x)}
+
     def stylize(self, content: Tensor, styles: StylesLike, *, on_step: Callable[[Step], None] | None = None) -> Tensor:
         check_image_tensor(content, "content")
         styles = require_styles(as_style_set(styles), self.name).to(content.device)
@@ -86,7 +116,8 @@ class GatysEngine(EngineBase):
         cfg.check_memory(content.shape[-1], content.shape[-2], self.name)
         self.vgg.to(content.device)
         styles = styles.replace_images([scale_style(s, content, cfg.style_scale) for s in styles.images])
-        fn = self.loss_fn(content, styles)
+        core = tile_core_for(content, cfg.tile, has_mask=styles.mask is not None, engine=self.name)
+        fn = self.loss_fn(content, styles) if core is None else self.tiled_loss_fn(content, styles, core)
         x0 = init_image(cfg.init, content, styles.images[0], cfg.seed)
         out, _ = optimize_image(x0, fn, iterations=cfg.iterations, optimizer=cfg.optimizer, lr=cfg.step_size(), on_step=on_step,
                                 clamp_every_step=cfg.clamp_steps)

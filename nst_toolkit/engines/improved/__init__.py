@@ -43,6 +43,9 @@ class ImprovedConfig(PixelConfig):
     start_size: int = option(128, "First scale's longest side, px.", above=0)  # crowsonkb: min_scale 128
     scale_factor: float = option(2.0, "Growth factor between scales.", above=1)  # crowsonkb: √2; 2 gives fewer, cheaper scales
     iterations: int = option(4, "Iterations at the final scale.", above=0)
+    # crowsonkb/style-transfer-pytorch carries Adam's moments across scales; here the L-BFGS curvature pairs
+    # too (nst_toolkit.optimize.Carry), so a scale does not start by rebuilding them.
+    carry_state: bool = option(True, "Start each scale's optimiser from the last scale's state (resized).")
     coarse_iterations: int = option(40, "Iterations at the first scale; the scales between interpolate geometrically.",
                                     above=0)
     # --- shared fields whose defaults differ from gatys's (same judge, same tuning pairs) ---

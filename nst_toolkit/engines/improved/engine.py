@@ -13,10 +13,10 @@ from torch import Tensor
 
 from ... import colour, losses
 from ...images import resize_longest
-from ...optimize import Step, optimize_image
+from ...optimize import Carry, Step, optimize_image
 from ...styles import StyleSet, StylesLike, as_style_set, check_image_tensor, prepare_mask
 from ...vgg import VGGFeatures, shared_or_new
-from ..base import EngineBase, init_image, require_styles, scale_style, style_masks, target_scale
+from ..base import EngineBase, init_image, require_styles, scale_style, style_masks, target_scale, tiled_content, tile_core_for
 from ..gatys.engine import content_loss, content_term
 from . import ImprovedConfig
 
@@ -36,19 +36,34 @@ def cross_gram(a: Tensor, b: Tensor, shift: float = 0.0) -> Tensor:
     """Correlation between two layers' feature maps, G = (A + s)(B + s)ᵀ / (H·W), N×C_a×C_b.
 
     The larger map is average-pooled to the smaller one's spatial size first (paper sec. 3.4 brings
-    adjacent layers to a common size).
+    adjacent layers to a common size): over 2×2 windows where it is twice the size (adjacent VGG-19 layers
+    across a pooling; an odd last row or column dropped, as the pooling drops it), so each pooled position
+    depends on its own pixels only and the picture can be cut into tiles.
     """
     if a.shape[-2:] != b.shape[-2:]:
-        if a.shape[-1] > b.shape[-1]:
-            a = F.adaptive_avg_pool2d(a, b.shape[-2:])
-        else:
-            b = F.adaptive_avg_pool2d(b, a.shape[-2:])
-    n, ca, h, w = a.shape
-    fa = a.reshape(n, ca, h * w)
-    fb = b.reshape(n, b.shape[1], h * w)
-    if shift:
-        fa, fb = fa + shift, fb + shift
-    return torch.bmm(fa, fb.transpose(1, 2)) / (h * w)
+        if a.shape[-1] < b.shape[-1]:
+            return cross_gram(b, a, shift).transpose(1, 2)
+        a = pool_to(a, b.shape[-2:])
+    n, _, h, w = a.shape
+    fa, fb = _positions(a), _positions(b)
+    g = torch.bmm(fa.transpose(1, 2), fb)
+    if shift:  # (A + s)(B + s)ᵀ = ABᵀ + s·ΣA·1ᵀ + s·1·ΣBᵀ + s²·HW, without shifted copies of A and B
+        g = g + shift * (fa.sum(1)[:, :, None] + fb.sum(1)[:, None, :]) + shift * shift * (h * w)
+    return g / (h * w)
+
+
+def _positions(f: Tensor) -> Tensor:
+    """N×(H·W)×C: a view of channels-last features (the VGG's), a copy of others."""
+    n, c, h, w = f.shape
+    return f.permute(0, 2, 3, 1).reshape(n, h * w, c)
+
+
+def pool_to(a: Tensor, size: tuple[int, int]) -> Tensor:
+    """``a`` average-pooled to ``size``: 2×2 windows when ``a`` is twice (or twice plus one) that size."""
+    h, w = size
+    if a.shape[-2] in (2 * h, 2 * h + 1) and a.shape[-1] in (2 * w, 2 * w + 1):
+        return F.avg_pool2d(a[..., : 2 * h, : 2 * w], 2)
+    return F.adaptive_avg_pool2d(a, size)
 
 
 class StyleTerm:
@@ -66,6 +81,19 @@ class StyleTerm:
         if self.pairs:
             return [cross_gram(losses.masked_features(feats[a], mask), losses.masked_features(feats[b], mask), s) for a, b in self.pairs]
         return [losses.gram_matrix(losses.masked_features(feats[k], mask), s) for k in self.layers]
+
+    def counts(self, feats: dict[str, Tensor]) -> list[int]:
+        """Positions each of :meth:`grams`' matrices averages over (the smaller map of a chained pair)."""
+        if self.pairs:
+            return [min(feats[a].shape[-2] * feats[a].shape[-1], feats[b].shape[-2] * feats[b].shape[-1]) for a, b in self.pairs]
+        return [feats[k].shape[-2] * feats[k].shape[-1] for k in self.layers]
+
+    def from_grams(self, grams: list[Tensor], targets: list[Tensor], scales: list[float]) -> Tensor:
+        """:meth:`loss` from the image's statistics (:meth:`grams`), no mask: what tiles can add up."""
+        terms = [F.mse_loss(g, t.expand_as(g)) / sc for g, t, sc in zip(grams, targets, scales)]
+        if self.cfg.preset == "inetwork" and self.cfg.chain:
+            terms = [a - b for a, b in zip(terms, terms[1:])]
+        return sum(w * t for w, t in zip(self.weights, terms))
 
     def loss(self, feats: dict[str, Tensor], targets: list[Tensor], scales: list[float], mask: Tensor | None) -> Tensor:
         """Weighted relative Gram losses (each divided by its target's mean square)."""
@@ -149,6 +177,25 @@ class ImprovedEngine(EngineBase):
 
         return fn
 
+    def tiled_loss_fn(self, content: Tensor, styles: StylesLike, core: int) -> Callable[[Tensor], dict[str, Tensor]]:
+        """:meth:`loss_fn` for a scale too large for one pass: the same terms, value and gradient computed tile by
+        tile (:mod:`nst_toolkit.tiled_loss`); the style and content targets come from the whole pictures."""
+        from ...tiled_loss import TiledObjective, tiled_grams
+
+        cfg = self.config
+        styles = as_style_set(styles)
+        targets = []
+        for s in styles.images:
+            grams = tiled_grams(self.vgg, s, self.term.layers, self.term.grams, self.term.counts, core)
+            targets.append((grams, [target_scale(g) for g in grams]))
+
+        def style(grams: list[Tensor]) -> Tensor:
+            return cfg.style_weight * sum(b * self.term.from_grams(grams, g, sc) for b, (g, sc) in zip(styles.weights, targets))
+
+        obj = TiledObjective(self.vgg, cfg.vgg_layers(), self.term.grams, self.term.counts, style,
+                             tiled_content(self.vgg, content, cfg.content_layers, cfg.content_weight, core), core)
+        return lambda x: {**obj.terms(x), "tv": cfg.tv_weight * losses.tv_loss(x)}
+
     def stylize(self, content: Tensor, styles: StylesLike, *, on_step: Callable[[Step], None] | None = None) -> Tensor:
         check_image_tensor(content, "content")
         styles = require_styles(as_style_set(styles), self.name).to(content.device)
@@ -165,7 +212,9 @@ class ImprovedEngine(EngineBase):
         total = sum(iters)
         started = time.perf_counter()
         stop = make_early_stop(cfg.early_stop, cfg.early_stop_window)
+        tile_core_for(content, cfg.tile, has_mask=styles.mask is not None, engine=self.name)  # refuse before any work
         x, prev_c = None, None
+        carry = Carry() if cfg.carry_state else None
         done = 0
         full = max(content.shape[-2:])
         for k, (size, n) in enumerate(zip(sizes, iters)):
@@ -181,10 +230,11 @@ class ImprovedEngine(EngineBase):
                     # Laplacian band between the two scales), so the fine scale need not re-learn it.
                     x0 = x0 + (c - up(prev_c))
                 x0 = x0.clamp(0, 1)
-            fn = self.loss_fn(c, ss)
+            core = tile_core_for(c, cfg.tile, has_mask=ss.mask is not None, engine=self.name)
+            fn = self.loss_fn(c, ss) if core is None else self.tiled_loss_fn(c, ss, core)
             x, hist = optimize_image(x0, fn, iterations=n, optimizer=cfg.optimizer, lr=cfg.step_size(), on_step=on_step,
                                      step_offset=done, total_steps=total, scale_index=k, started=started, should_stop=stop,
-                                     clamp_every_step=cfg.clamp_steps)
+                                     clamp_every_step=cfg.clamp_steps, carry=carry)
             done += n  # progress counts planned steps, so an early stop jumps ahead
             prev_c = c
         return x
