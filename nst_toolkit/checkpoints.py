@@ -363,7 +363,12 @@ def resolve_model_file(name_or_path: str, dirs: Sequence[Path], what: str) -> Pa
         if cand.is_file():
             return cand
     names = sorted({q.stem for d in dirs if d.is_dir() for q in d.glob("*.safetensors")})
-    raise WeightsError(f"no {what} named '{name_or_path}' (available: {', '.join(names) or 'none'})")
+    message = f"no {what} named '{name_or_path}' (available: {', '.join(names) or 'none'})"
+    from .resources import rebuild_hint
+
+    # model_dirs(KIND)'s folders are named after their kind; a recipe writes a model that is not shipped to the user's
+    hint = next((h for d in dirs if (h := rebuild_hint(name_or_path, d.name, user_models_dir(d.name)))), None)
+    raise WeightsError(message if hint is None else f"{message}; {hint}")
 
 
 def load_model(path: str | Path, engine: str, arch: str, build: Callable[[dict[str, Any]], nn.Module]

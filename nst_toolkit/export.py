@@ -7,6 +7,7 @@ import contextlib
 import importlib
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -145,8 +146,9 @@ def export_adain(model: str, output: str | Path | None = None) -> Path:
     with torch.no_grad():
         code = style_twin(style_example)
 
-    def graph(module: nn.Module, example: tuple, names: tuple[str, ...], outputs: list[str], axes: dict):
-        return lambda tmp: write_twin(tmp, module, example, names, outputs, axes, props)
+    def graph(module: nn.Module, example: tuple, names: tuple[str, ...], outputs: list[str], axes: dict,
+              half: bool = True):
+        return lambda tmp: write_twin(tmp, module, example, names, outputs, axes, props, half)
 
     # The style encoder first, the 8-bit pass next: the float pass's file is what `nst adain` looks for first.
     atomic_write(style_twin_path(output), graph(style_twin, (style_example,), STYLE_INPUTS, ["style_code"],
@@ -155,7 +157,8 @@ def export_adain(model: str, output: str | Path | None = None) -> Path:
     content_example = torch.rand(1, 3, 64, 72)
 
     def int8(tmp: Path) -> None:
-        graph(AdaINTwinAtFullStyle(net).eval(), (content_example, code), FIXED_INPUTS, ["stylized"], sizes)(tmp)
+        graph(AdaINTwinAtFullStyle(net).eval(), (content_example, code), FIXED_INPUTS, ["stylized"], sizes,
+              half=False)(tmp)  # float32 for the quantiser; its float last convolution is stored as float16 after
         import onnxruntime as ort
 
         encoder = ort.InferenceSession(str(style_twin_path(output)), providers=["CPUExecutionProvider"])
@@ -182,22 +185,64 @@ class AdaINTwinAtFullStyle(nn.Module):
         return self.twin(content, code, 1.0)
 
 
-def stamp(path: Path, props: dict[str, str]) -> None:
-    """Record ``props`` (the source model's sha256, the engine) in the ONNX file's metadata."""
+HALF_MIN_VALUES = 16  # float32 initializers with fewer values (eps, resize factors, a 3-value bias) stay float32
+
+
+def store_half(proto: Any) -> int:
+    """Store each float32 initializer of ``proto``'s graph with :data:`HALF_MIN_VALUES` values or more (the
+    weights and biases) as float16, followed by a Cast back to float32: the file halves, and onnxruntime folds
+    the Casts when it opens the session, so the pass computes in float32 at the same speed. The model files
+    hold float16 weights already (:func:`~nst_toolkit.training.half_precision`), so for them nothing is
+    rounded but what the exporter computed from the weights. Left as they are: the quantisation scales (the
+    inputs of QuantizeLinear / DequantizeLinear, which onnxruntime's 8-bit kernels read as constants), graph
+    inputs, and values beyond float16's range. Returns the number of initializers stored as float16."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = proto.graph
+    fixed = {i.name for i in graph.input}
+    fixed |= {name for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") for name in n.input}
+    taken = {t.name for t in graph.initializer} | {o for n in graph.node for o in n.output}
+    kept, casts = [], []
+    for init in graph.initializer:
+        values = numpy_helper.to_array(init) if init.data_type == TensorProto.FLOAT else None
+        if (values is None or init.name in fixed or values.size < HALF_MIN_VALUES
+                or not np.all(np.abs(values) <= np.finfo(np.float16).max)):
+            kept.append(init)
+            continue
+        name = f"{init.name}.float16"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        kept.append(numpy_helper.from_array(values.astype(np.float16), name))
+        casts.append(helper.make_node("Cast", [name], [init.name], to=TensorProto.FLOAT, name=f"{name}.cast"))
+    nodes = [*casts, *graph.node]  # each Cast ahead of every node that reads its output: the order stays topological
+    del graph.initializer[:], graph.node[:]
+    graph.initializer.extend(kept)
+    graph.node.extend(nodes)
+    return len(casts)
+
+
+def stamp(path: Path, props: dict[str, str], half: bool = True) -> None:
+    """Record ``props`` (the source model's sha256, the engine) in the ONNX file's metadata and, with ``half``,
+    store its float weights as float16 (:func:`store_half`)."""
     import onnx
 
     proto = onnx.load(str(path))
+    if half:
+        store_half(proto)
     onnx.helper.set_model_props(proto, props)
     onnx.save(proto, str(path))
 
 
 def write_twin(path: Path, module: nn.Module, example: tuple, inputs: tuple[str, ...], outputs: list[str],
-               axes: dict, props: dict[str, str]) -> None:
-    """Export ``module`` (opset 17, dynamic ``axes``) to ``path`` and stamp it with ``props``."""
+               axes: dict, props: dict[str, str], half: bool = True) -> None:
+    """Export ``module`` (opset 17, dynamic ``axes``) to ``path`` and stamp it with ``props``; ``half``: its float
+    weights stored as float16 (False for a graph that is quantised next: the quantiser reads float32 weights)."""
     with torch.no_grad(), quiet_tracer():
         torch.onnx.export(module, example, str(path), input_names=list(inputs), output_names=outputs,
                           dynamic_axes=axes, opset_version=17, dynamo=False)
-    stamp(path, props)
+    stamp(path, props, half)
 
 
 CALIBRATION_PHOTOS = 8  # built-in photos (content, and as styles beside the sample painting) that set the int8 ranges
@@ -211,7 +256,8 @@ def calibration_photos() -> list[Path]:
 
 def quantize_pass(path: Path, feeds: list[dict], props: dict[str, str]) -> None:
     """Rewrite the float ONNX graph at ``path`` with 8-bit convolutions (onnxruntime's static QDQ quantisation:
-    per-channel int8 weights, uint8 activations whose ranges come from running the graph on ``feeds``)."""
+    per-channel int8 weights, uint8 activations whose ranges come from running the graph on ``feeds``); the
+    float weights left (the last convolution's) are stored as float16 when it is stamped."""
     import tempfile
 
     import onnx
@@ -258,12 +304,12 @@ def export_fast_twin(model: str) -> list[Path]:
     sizes = {"image": {2: "height", 3: "width"}, "stylized": {2: "height", 3: "width"}}
     int8_path, float_path = twin_paths(source)
 
-    def write_float(tmp: Path) -> None:
-        write_twin(tmp, wrapped, (torch.rand(1, 3, 64, 72),), INPUTS, ["stylized"], sizes, props)
+    def write_float(tmp: Path, half: bool = True) -> None:
+        write_twin(tmp, wrapped, (torch.rand(1, 3, 64, 72),), INPUTS, ["stylized"], sizes, props, half)
 
     if isinstance(net, AdaINStyleNet):
         def write_int8(tmp: Path) -> None:
-            write_float(tmp)
+            write_float(tmp, half=False)  # the quantiser reads float32 weights
             quantize_pass(tmp, [{"image": load_array(p, 512)} for p in calibration_photos()], props)
 
         float_path.unlink(missing_ok=True)  # the 8-bit twin serves every call; an older float one is stale

@@ -1,4 +1,5 @@
-"""Data that travels inside the package: the shipped models, the sample images and the training photos.
+"""Data that travels inside the package: the shipped models, the sample images and the training photos; and the
+table of models that the source repository's ``train/`` recipes rebuild (:data:`REBUILD`), shipped or not.
 
 Both are found through ``importlib.resources``, so they work from any working directory and in any
 install mode (editable, wheel, ``pip install .``). The models live in the repository's top-level
@@ -8,8 +9,42 @@ install mode (editable, wheel, ``pip install .``). The models live in the reposi
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A model file that a recipe of the source repository's ``train/`` folder makes."""
+
+    name: str  # the model's name, as --model, --base and --teacher take it
+    kind: str  # its models folder: fast (a one-painting model) or fast_base (a base of `nst train-fast --base`)
+    command: str  # run from the repository root
+    cpu_time: str  # roughly, on a 2-core CPU (a recipe with a GPU path says so in its file)
+    shipped: bool  # whether the package carries the file
+
+
+# The one table of what train/ rebuilds: `nst models` lists it, and a lookup of a name here that finds no file
+# names its recipe. The models that are not shipped go to the user's models folder, where lookups find them.
+REBUILD: tuple[Recipe, ...] = (
+    *(Recipe(name, "fast", f"bash train/fast_light.sh {name}", "10 min", True)
+      for name in ("great_wave", "cafe_terrace", "summertime", "church_at_auvers", "village_street",
+                   "girls_at_the_piano")),
+    Recipe("great_wave_w12", "fast", "bash train/fast_w12.sh great_wave", "1.5 h", False),
+    Recipe("summertime_w12", "fast", "bash train/fast_w12.sh summertime", "1.5 h", False),
+    Recipe("bank", "fast_base", "bash train/fast_base_cpu.sh", "56 h", False),
+)
+
+
+def rebuild_hint(name: str, kind: str, folder: Path) -> str | None:
+    """What to say when no file holds the model ``name`` of ``kind``: the recipe that makes it into ``folder``
+    (the user's models folder of that kind), or None for a name no recipe makes or one the package carries."""
+    recipe = next((r for r in REBUILD if r.name == name and r.kind == kind and not r.shipped), None)
+    if recipe is None:
+        return None
+    return (f"'{name}' is not shipped: `{recipe.command}` in the source repository rebuilds it into {folder} "
+            f"(about {recipe.cpu_time} on a 2-core CPU)")
 
 SAMPLE_CONTENT_NAME = "machu_picchu.jpg"
 SAMPLE_STYLE_NAME = "great_wave.jpg"

@@ -273,13 +273,30 @@ def model_part(tensors: Mapping[str, Tensor], meta: Mapping[str, Any]) -> tuple[
             {k: v for k, v in meta.items() if k != "optimizer"})
 
 
+FLOAT16_MAX = 65504.0  # the largest finite float16
+
+
+def half_precision(tensors: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """``tensors`` as a model file stores them: every float32 or float64 tensor as float16 (half the file; the
+    loaders cast back to float32, and a stylised picture moves by under 6e-3, docs/training-notes.md), except one
+    holding a value beyond float16's range. Training checkpoints keep float32, so a resumed run is exact."""
+
+    def half(v: Tensor) -> Tensor:
+        wide = v.dtype in (torch.float32, torch.float64)
+        return v.half() if wide and (v.numel() == 0 or float(v.abs().max()) <= FLOAT16_MAX) else v
+
+    return {k: half(v.detach()) for k, v in tensors.items()}
+
+
 def finalize(checkpoint: str | Path, out: str | Path, engine: str, extra: Mapping[str, Any] | None = None) -> Path:
-    """Write the model file from a training checkpoint: the model's tensors and metadata, no optimiser state."""
+    """Write the model file from a training checkpoint: the model's tensors stored as float16
+    (:func:`half_precision`, as the shipped models are) and its metadata, no optimiser
+    state. The checkpoint keeps float32 for ``--resume``."""
     from .checkpoints import load_checkpoint, save_checkpoint
 
     tensors, meta = model_part(*load_checkpoint(checkpoint, engine))
     meta.update(extra or {})
-    return save_checkpoint(out, tensors, meta)
+    return save_checkpoint(out, half_precision(tensors), meta)
 
 
 def preview_renderer(image: Tensor, render: Callable[[nn.Module, Tensor], Tensor]) -> Callable[[nn.Module, Path], None]:

@@ -1,12 +1,13 @@
 """Benchmark the fast engine: inference at 256/512/1024 px, FLOPs and GFLOP/s, training images/s.
 
-    python scripts/bench_fast.py [--models great_wave_w12] [--width-too 32] [--runs 5] [--train-steps 4]
+    python scripts/bench_fast.py [--models MODEL] [--width-too 32] [--runs 5] [--train-steps 4]
 
-Inference is timed on square images, median of --runs after one warm-up, for each TransformerNet model
-(the AdaIN-based models of the default train-fast recipe run at `nst adain`'s speed: scripts/bench_adain.py)
-and an untrained network of --width-too channels (the paper's size is 32; speed does not depend on the
-weights). Training throughput at 256 px crops: the paper's perceptual-loss training (`--base none --loss
-gram`, the real VGG loss network, width 32) and distillation of the first model into a width-12 student
+Inference is timed on square images, median of --runs after one warm-up, for each TransformerNet model of
+--models (none is shipped: the shipped models are AdaIN-based and run at `nst adain`'s speed,
+scripts/bench_adain.py; train/fast_w12.sh rebuilds the *_w12 ones) and an untrained network of --width-too
+channels (the paper's size is 32; speed does not depend on the weights). Training throughput at 256 px crops:
+the paper's perceptual-loss training (`--base none --loss gram`, the real VGG loss network, width 32) and
+distillation of the first model (else an untrained width-32 network) into a width-12 student
 (`nst train-fast --teacher`).
 """
 
@@ -52,7 +53,8 @@ def seconds_per_step(task, lr: float, steps: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--models", default="great_wave_w12", help="comma-separated TransformerNet model names or paths")
+    ap.add_argument("--models", default=None, help="comma-separated TransformerNet model names or paths (default: "
+                    "none; with --versus-peer: great_wave)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--train-steps", type=int, default=4)
     ap.add_argument("--train-batch", type=int, default=4)
@@ -64,11 +66,12 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=7, help="with --versus-peer: at most this many photos")
     a = ap.parse_args()
     if a.versus_peer:
+        a.models = a.models or "great_wave"
         return versus_peer(a)
     from nst_toolkit.nets import TransformerNet
 
     rows = []
-    names = [m for m in a.models.split(",") if m]
+    names = [m for m in (a.models or "").split(",") if m]
     nets = []
     for m in names:
         net = FastEngine(FastConfig(model=m)).net
@@ -108,11 +111,14 @@ def main() -> None:
         print(f"training at 256 px, batch {cfg.batch_size}: {sec:.2f} s/step, {ips:.2f} images/s "
               f"(median of {a.train_steps})", flush=True)
 
-        teacher, meta = load_transformer(resolve_model(names[0]))
+        if names:
+            teacher, meta = load_transformer(resolve_model(names[0]))
+        else:  # the speed of a distillation does not depend on the teacher's weights
+            teacher, meta = TransformerNet(32).eval(), {}
         dcfg = replace(cfg, width=12)
         sec = seconds_per_step(DistillTask(dcfg, teacher, meta, CropSampler(d, dcfg.size), torch.device("cpu")), dcfg.lr, a.train_steps)
         dips = dcfg.batch_size / sec
-        print(f"distillation {names[0]} → width 12 at 256 px, batch {dcfg.batch_size}: {sec:.2f} s/step, "
+        print(f"distillation {names[0] if names else 'untrained width 32'} → width 12 at 256 px, batch {dcfg.batch_size}: {sec:.2f} s/step, "
               f"{dips:.2f} images/s (median of {a.train_steps})", flush=True)
     if a.json:
         a.json.write_text(json.dumps({"inference": rows, "train_images_per_s": ips, "distill_images_per_s": dips,

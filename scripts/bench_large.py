@@ -24,7 +24,7 @@ SAMPLES = REPO / "nst_toolkit" / "samples"
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="4243x2828,6000x4000")
-    ap.add_argument("--commands", default="fast:great_wave_w12,fast:great_wave,adain:light")
+    ap.add_argument("--commands", default="fast:great_wave,adain:light")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     rows = []

@@ -33,7 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 GRAM = ["--loss", "gram", "--lr", "1e-3", "--style-weight", "10", "--tv-weight", "5"]  # Johnson et al.'s loss, as weighted here
 RECIPES = {
     "default": [],
-    # the style-bank recipe: the style bank (Dumoulin et al.) fine-tuned with Johnson's loss
+    # the style-bank recipe: the style bank (Dumoulin et al.) fine-tuned with Johnson's loss; the bank is not shipped
+    # (train/fast_base_cpu.sh rebuilds it)
     "bank": ["--base", "bank", "--train-params", "all", *GRAM],
     "paper": ["--base", "none", "--train-params", "all", "--size", "256", "--batch-size", "4", "--steps", "40000",
               "--photo-size", "0", *GRAM],

@@ -3,7 +3,7 @@
     git worktree add /tmp/old <commit>
     python scripts/bench_trees.py /tmp/old . --rounds 3
 
-Each round runs every tree once in a fresh process (2 threads): fast (width-12 model) and adain at
+Each round runs every tree once in a fresh process (2 threads): fast (great_wave, through torch) and adain at
 512 px on the built-in samples, and 4 gatys iterations at 256 px. Prints per-tree medians over the
 rounds and the new/old ratios.
 """
@@ -32,7 +32,7 @@ from nst_toolkit.engines.gatys.engine import GatysEngine
 root = nst_toolkit.__file__.rsplit("/nst_toolkit/", 1)[0] + "/nst_toolkit/samples/"
 c, s = load_image(root + "machu_picchu.jpg", 512), load_image(root + "great_wave.jpg", 512)
 c256 = load_image(root + "machu_picchu.jpg", 256)
-fe, ae = FastEngine(FastConfig(model="great_wave_w12")), AdaINEngine(AdaINConfig())
+fe, ae = FastEngine(FastConfig(model="great_wave")), AdaINEngine(AdaINConfig())
 ge = GatysEngine(GatysConfig(size=256, iterations=4))
 def t(fn, n):
     fn()
@@ -41,7 +41,7 @@ def t(fn, n):
         t0 = time.perf_counter(); fn(); out.append(time.perf_counter() - t0)
     return statistics.median(out)
 with torch.inference_mode():
-    r = {"fast_w12_512_s": t(lambda: fe.stylize(c), 5), "adain_512_s": t(lambda: ae.stylize(c, s), 3)}
+    r = {"fast_512_s": t(lambda: fe.stylize(c), 5), "adain_512_s": t(lambda: ae.stylize(c, s), 3)}
 r["gatys_256_4_iterations_s"] = t(lambda: ge.stylize(c256, s), 2)
 print(json.dumps({"file": nst_toolkit.__file__, **r}))
 """

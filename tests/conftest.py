@@ -18,6 +18,23 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SAMPLES = Path(__file__).resolve().parents[1] / "nst_toolkit" / "samples"
+# A small TransformerNet among the tests' own (local) fast models: no shipped fast model is one.
+TRANSFORMER = "test_net"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def transformer_model() -> Path:
+    """`--model test_net`: a seeded, untrained width-12 TransformerNet in $NST_HOME's fast models, for what only that
+    architecture has (TorchScript export, distillation, its tiles) and for commands whose model does not matter;
+    subprocesses find it through NST_HOME as well."""
+    from nst_toolkit.checkpoints import save_checkpoint, user_models_dir
+    from nst_toolkit.nets import TransformerNet, init_seeded
+
+    net = init_seeded(TransformerNet(12, 5), 0)
+    path = user_models_dir("fast") / f"{TRANSFORMER}.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_checkpoint(path, {f"model.{k}": v for k, v in net.state_dict().items()},
+                           {"engine": "fast", "architecture": net.architecture(), "step": 0, "style_name": TRANSFORMER})
 
 
 def make_photo(w: int, h: int, seed: int = 0) -> Image.Image:

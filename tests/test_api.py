@@ -46,10 +46,10 @@ def test_options_by_the_command_lines_names_and_progress(photo, painting):
 
 
 def test_fast_needs_no_style_and_refuses_one(photo, painting):
-    out = api.stylize(photo, engine="fast", model="great_wave_w12", size=48)
+    out = api.stylize(photo, engine="fast", model="test_net", size=48)
     assert out.size == (48, 36)
     with pytest.raises(NSTError, match="takes no style images"):
-        api.stylize(photo, painting, engine="fast", model="great_wave_w12")
+        api.stylize(photo, painting, engine="fast", model="test_net")
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -121,7 +121,7 @@ def test_stdin_to_stdout_pipes_carry_only_the_png(tmp_path, photo, painting):
 
     work = tmp_path / "work"
     work.mkdir()
-    for args in (["fast", "-", "--model", "great_wave_w12", "--size", "64"], ["adain", "-", str(painting), "--size", "64"]):
+    for args in (["fast", "-", "--model", "test_net", "--size", "64"], ["adain", "-", str(painting), "--size", "64"]):
         proc = subprocess.run([sys.executable, "-m", "nst_toolkit", *args, "-o", "-"], input=photo.read_bytes(),
                               capture_output=True, timeout=120, cwd=work)
         assert proc.returncode == 0, proc.stderr.decode()[-1000:]
@@ -144,3 +144,37 @@ def test_memory_estimate_refuses_an_absurd_size_before_any_work(tmp_path, photo,
     require("gatys", 512, 288, 3200.0, available=4 * GIB)  # fits
     with pytest.raises(NSTError, match=r"needs about 2\.6 GiB but 2\.0 GiB is available; the largest that fits is about --size 752"):
         require("gatys", 1024, 576, 3200.0, available=2 * GIB)
+
+
+def test_models_lists_the_package_and_what_train_rebuilds():
+    """`nst models`: each model file in the package with its size and its ONNX twins', the package's total, then one
+    row per model the train/ recipes rebuild (resources.REBUILD), each naming a recipe file that exists."""
+    from pathlib import Path
+
+    from nst_toolkit.resources import REBUILD, shipped_models_dir
+
+    repo = Path(__file__).resolve().parents[1]
+    r = run("models")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    folder = shipped_models_dir()
+    models, twins = sorted(folder.glob("*/*.safetensors")), sorted(folder.glob("*/*.onnx"))
+    mb = lambda p: f"{p.stat().st_size / 1e6:.1f} MB"  # noqa: E731
+    for model in models:
+        row = next(i for i, line in enumerate(lines) if line.endswith(str(model)) and " shipped " in line)
+        assert mb(model) in lines[row]
+        own = [t for t in twins if t.parent == model.parent and t.name.startswith(f"{model.stem}.")]
+        if own:
+            assert "ONNX twins:" in lines[row + 1] and all(f"{t.name} {mb(t)}" in lines[row + 1] for t in own)
+    total = sum(p.stat().st_size for p in [*models, *twins]) / 1e6
+    assert f"in the package: {len(models)} model files and {len(twins)} ONNX twins, {total:.1f} MB" in r.output
+    start = next(i for i, line in enumerate(lines) if line.startswith("rebuilt by the recipes"))
+    rows = lines[start + 1:]
+    assert len(rows) == len(REBUILD)
+    for recipe, row in zip(REBUILD, rows):
+        name, kind, status = row.split()[:3]
+        assert (name, kind) == (recipe.name, recipe.kind) and recipe.command in row and f"about {recipe.cpu_time}" in row
+        assert (repo / recipe.command.split()[1]).is_file(), recipe.command  # bash train/X.sh …
+        assert (folder / kind / f"{name}.safetensors").is_file() == recipe.shipped
+        assert status == ("shipped" if recipe.shipped else "absent")
+    assert {r.name for r in REBUILD if not r.shipped} >= {"great_wave_w12", "summertime_w12", "bank"}

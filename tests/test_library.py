@@ -65,6 +65,8 @@ def test_finalize_strips_the_optimizer_and_resume_needs_a_checkpoint(tmp_path):
     out = finalize(ck, tmp_path / "m.safetensors", "fast", {"note": "x"})
     tensors, meta = load_checkpoint(out, "fast")
     assert list(tensors) == ["model.w"] and "optimizer" not in meta and meta["note"] == "x" and meta["step"] == 5
+    assert tensors["model.w"].dtype == torch.float16  # a model file stores float16; the checkpoint keeps float32
+    assert load_checkpoint(ck, "fast")[0]["model.w"].dtype == torch.float32
     assert run_dir_for(tmp_path / "m.safetensors") == tmp_path / "m.run"
     with pytest.raises(NSTError, match="--resume: no checkpoint"):
         train_to_file(object(), tmp_path / "new.safetensors", steps=1, lr=1e-3, resume=True)

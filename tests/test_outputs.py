@@ -20,7 +20,7 @@ runner = CliRunner()
 def test_export_fast_without_onnx_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` now fails as where it is not installed
     out = tmp_path / "x.onnx"
-    r = run("export-fast", "great_wave_w12", "-o", out)
+    r = run("export-fast", "test_net", "-o", out)
     one_error_line(r, "exporting to ONNX needs the onnx package: pip install onnx")
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
@@ -29,12 +29,12 @@ def test_export_fast_without_onnx_is_one_line(tmp_path, monkeypatch):
 WRITERS = {
     "adain": ["adain", "PHOTO", "PAINTING", "--size", "64"],
     "adain_folder": ["adain", "FOLDER", "PAINTING", "--size", "64"],
-    "fast": ["fast", "PHOTO", "-m", "great_wave_w12", "--size", "64"],
+    "fast": ["fast", "PHOTO", "-m", "test_net", "--size", "64"],
     "gatys": ["gatys", "PHOTO", "PAINTING", "--size", "48", "--iterations", "1"],
     "improved": ["improved", "PHOTO", "PAINTING", "--size", "48", "--iterations", "1"],
     "features": ["features", "PHOTO", "--size", "64"],
     "compare": ["compare", "PHOTO", "PAINTING", "--methods", "fast", "--size", "64"],
-    "video": ["video", "FOLDER", "--model", "great_wave_w12", "--size", "64"],
+    "video": ["video", "FOLDER", "--model", "test_net", "--size", "64"],
     "eval": ["eval", "PHOTO", "--style", "PAINTING", "--size", "64"],
 }
 
@@ -68,15 +68,15 @@ def test_a_folder_only_when_asked_for(tmp_path, photo, painting, photo_folder):
     r = run(*args, "-o", existing)  # an existing folder is used as one
     assert r.exit_code == 0 and (existing / "photo_adain.png").is_file(), r.output
     dotted = tmp_path / "results.v2"
-    r = run("fast", photo_folder, "-m", "great_wave_w12", "--size", "64", "-q", "-o", f"{dotted}/")
+    r = run("fast", photo_folder, "-m", "test_net", "--size", "64", "-q", "-o", f"{dotted}/")
     assert r.exit_code == 0 and len(list(dotted.iterdir())) == 6, r.output
     single = tmp_path / "single"
     single.mkdir()
     make_photo(64, 48, 3).save(single / "only.png")
-    r = run("fast", single, "-m", "great_wave_w12", "--size", "64", "-q", "-o", tmp_path / "one.png")
+    r = run("fast", single, "-m", "test_net", "--size", "64", "-q", "-o", tmp_path / "one.png")
     one_error_line(r, "a folder of inputs needs an output folder")  # a folder in means a folder out
-    r = run("fast", single, "-m", "great_wave_w12", "--size", "64", "-q", "-o", tmp_path / "outs")
-    assert r.exit_code == 0 and [p.name for p in (tmp_path / "outs").iterdir()] == ["only_great_wave_w12.png"]
+    r = run("fast", single, "-m", "test_net", "--size", "64", "-q", "-o", tmp_path / "outs")
+    assert r.exit_code == 0 and [p.name for p in (tmp_path / "outs").iterdir()] == ["only_test_net.png"]
 
 
 def test_one_pass_engines_share_one_size_rule_and_say_it(tmp_path, photo, painting):
@@ -84,7 +84,7 @@ def test_one_pass_engines_share_one_size_rule_and_say_it(tmp_path, photo, painti
     from nst_toolkit.engines.fast import FastConfig
 
     assert FastConfig().size == AdaINConfig().size == 512
-    for args in (["fast", photo, "-m", "great_wave_w12"], ["adain", photo, painting]):
+    for args in (["fast", photo, "-m", "test_net"], ["adain", photo, painting]):
         out = tmp_path / f"{args[0]}.png"
         r = run(*args, "-o", out, "--quiet")
         assert r.exit_code == 0, r.output
@@ -109,7 +109,7 @@ def test_video_size_in_the_height_form(tmp_path):
         make_photo(64, 36, i).save(frames / f"{i:03d}.png")
     for size, want in (("36p", (64, 36)), ("36", (36, 20))):
         out = tmp_path / f"out_{size}"
-        r = run("video", frames, "-o", out, "--model", "great_wave_w12", "--size", size, "--quiet")
+        r = run("video", frames, "-o", out, "--model", "test_net", "--size", size, "--quiet")
         assert r.exit_code == 0, r.output
         assert {Image.open(p).size for p in out.iterdir()} == {want}, size
     text = runner.invoke(app, ["video", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"}).output

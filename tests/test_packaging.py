@@ -1,5 +1,5 @@
-"""The wheel carries every shipped model, the samples and the built-in training photos; a non-editable
-install finds them from anywhere."""
+"""The wheel carries every shipped model, the samples and the built-in training photos, in under 40 MB; a
+non-editable install finds them from anywhere."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+MAX_WHEEL_MB = 40  # float16 weights and twins keep every shipped model in it; the rest train/ rebuilds
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,11 @@ def test_wheel_contains_every_shipped_model_and_sample(wheel):
         assert f"nst_toolkit/samples/{sample}" in names
 
 
+def test_wheel_is_under_40_mb(wheel):
+    size = wheel.stat().st_size
+    assert size < MAX_WHEEL_MB * 1e6, f"the wheel is {size / 1e6:.1f} MB ({size} bytes), over {MAX_WHEEL_MB} MB"
+
+
 def test_wheel_contains_every_builtin_training_photo(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     photos = sorted(p.name for p in (REPO / "nst_toolkit" / "photos").iterdir() if p.suffix == ".jpg")
@@ -71,11 +77,14 @@ def test_installed_wheel_runs_shipped_models_from_another_folder(wheel, tmp_path
     assert where.startswith(str(target)), where  # the installed copy, not the checkout
     r = nst("adain", str(photo), str(painting), "-o", "a.png", "--size", "64", "--quiet")
     assert r.returncode == 0, r.stderr
-    r = nst("fast", str(photo), "--model", "great_wave_w12", "-o", "f.png", "--quiet")
+    r = nst("fast", str(photo), "--model", "test_net", "-o", "f.png", "--quiet")  # a local model (NST_HOME)
     assert r.returncode == 0, r.stderr
     assert (work / "a.png").is_file() and (work / "f.png").is_file()
     r = nst("models")
-    assert r.returncode == 0 and str(target) in r.stdout and "great_wave_w12" in r.stdout
+    assert r.returncode == 0 and str(target) in r.stdout and "test_net" in r.stdout
+    carried = [len(list((REPO / "models").glob(f"*/*.{ext}"))) for ext in ("safetensors", "onnx")]
+    assert "in the package: {} model files and {} ONNX twins".format(*carried) in r.stdout  # this wheel's
+    assert [line for line in r.stdout.splitlines() if "great_wave_w12" in line and "train/fast_w12.sh" in line]
     # the default model of `nst fast` runs through its 8-bit twin from the wheel, without torch
     r = nst("fast", str(photo), "-o", "g.png", "--size", "64")
     assert r.returncode == 0 and "onnxruntime" in r.stderr, r.stderr

@@ -106,7 +106,7 @@ def test_the_cli_says_full_disk_in_one_line_and_keeps_the_old_output(tmp_path, m
     out = tmp_path / "out.jpg"
     out.write_bytes(OLD)
     full_disk(monkeypatch)
-    r = run("fast", photo, "-m", "great_wave_w12", "--size", "64", "-o", out)
+    r = run("fast", photo, "-m", "test_net", "--size", "64", "-o", out)
     refused(r, f"could not write {out}: no space left on device")
     assert out.read_bytes() == OLD and no_temporaries(tmp_path)
 
@@ -178,7 +178,7 @@ def test_an_output_path_that_is_a_folder_is_one_line(tmp_path, photo, painting, 
     (out / "keep.txt").write_text("mine")
     args = {
         "gatys": ["gatys", photo, painting, "--size", "48", "--iterations", "1"],
-        "fast": ["fast", photo, "-m", "great_wave_w12", "--size", "64"],
+        "fast": ["fast", photo, "-m", "test_net", "--size", "64"],
         "adain": ["adain", photo, painting, "--size", "64"],
         "features": ["features", photo, "--size", "64"],
         "eval": ["eval", photo, "--style", painting],
@@ -194,7 +194,7 @@ def test_a_folder_named_like_a_stale_temporary_does_not_break_writes(tmp_path, p
     squatter.mkdir()
     assert io.stale_temporaries(out) == []  # not a file of ours: never removed
     for _ in range(2):
-        r = run("fast", photo, "-m", "great_wave_w12", "--size", "64", "-o", out, "--quiet")
+        r = run("fast", photo, "-m", "test_net", "--size", "64", "-o", out, "--quiet")
         assert r.exit_code == 0, r.output
     assert out.is_file() and squatter.is_dir()
 
@@ -222,12 +222,12 @@ def test_a_named_pipe_is_refused_at_once(tmp_path, photo, painting, case):
     os.mkfifo(pipe)
     out = tmp_path / "out.png"
     args = {
-        "fast": ["fast", pipe, "-m", "great_wave_w12", "-o", out],
+        "fast": ["fast", pipe, "-m", "test_net", "-o", out],
         "adain_content": ["adain", pipe, painting, "-o", out],
         "adain_style": ["adain", photo, pipe, "-o", out],
         "gatys": ["gatys", pipe, painting, "-o", out, "--iterations", "1"],
         "eval": ["eval", photo, "--style", pipe],
-        "video": ["video", pipe, "-o", tmp_path / "out.mp4", "--model", "great_wave_w12"],
+        "video": ["video", pipe, "-o", tmp_path / "out.mp4", "--model", "test_net"],
         "train_style": ["train-fast", "--style", pipe, "-o", tmp_path / "m.safetensors", "--steps", "1"],
     }[case]
     start = time.monotonic()
@@ -240,7 +240,7 @@ def test_a_named_pipe_is_refused_at_once(tmp_path, photo, painting, case):
 def test_devices_folders_and_link_loops_say_what_they_are(tmp_path, photo, painting):
     out = tmp_path / "out.png"
     with deadline(30):
-        refused(run("fast", "/dev/zero", "-m", "great_wave_w12", "-o", out), "/dev/zero: a device, not a regular file")
+        refused(run("fast", "/dev/zero", "-m", "test_net", "-o", out), "/dev/zero: a device, not a regular file")
         refused(run("fast", photo, "-m", "/dev/zero", "-o", out), "/dev/zero: a device, not a regular file")
         refused(run("adain", photo, tmp_path, "-o", out), f"{tmp_path}: is a folder, not an image")
     loop = tmp_path / "loop.safetensors"
@@ -258,10 +258,10 @@ def test_devices_folders_and_link_loops_say_what_they_are(tmp_path, photo, paint
 # ------------------------------------------------------------------ B5: sizes that cannot fit
 
 @pytest.mark.parametrize("args,expect", [
-    (["fast", "PHOTO", "-m", "great_wave_w12", "--size", "100000"], "for the picture itself"),
+    (["fast", "PHOTO", "-m", "test_net", "--size", "100000"], "for the picture itself"),
     (["adain", "PHOTO", "PAINTING", "--size", "100000"], "for the picture itself"),
-    (["fast", "PHOTO", "-m", "great_wave_w12", "--size", "100000", "--tile", "0"], "in one pass"),
-    (["video", "FOLDER", "--model", "great_wave_w12", "--size", "100000"], "for the picture itself"),
+    (["fast", "PHOTO", "-m", "test_net", "--size", "100000", "--tile", "0"], "in one pass"),
+    (["video", "FOLDER", "--model", "test_net", "--size", "100000"], "for the picture itself"),
 ])
 def test_a_huge_size_on_a_one_pass_engine_is_refused_before_any_work(tmp_path, monkeypatch, photo, painting,
                                                                      photo_folder, args, expect):
@@ -291,7 +291,7 @@ def test_the_python_api_checks_the_size_too(monkeypatch, photo):
 
     monkeypatch.setattr(memory, "available_bytes", lambda: 16 * memory.GIB)
     with pytest.raises(NSTError, match="the largest that fits is about --size"):
-        api.stylize(photo, engine="fast", model="great_wave_w12", size=100000)
+        api.stylize(photo, engine="fast", model="test_net", size=100000)
 
 
 # ------------------------------------------------------------------ B6: bombs in the training data

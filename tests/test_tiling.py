@@ -41,7 +41,7 @@ def test_tiled_equals_untiled(engine):
     g = torch.Generator().manual_seed(0)
     x = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 190, 300, generator=g), 3, 1, 1)
     if engine == "fast":
-        make = lambda tile: FastEngine(FastConfig(model="great_wave_w12", tile=tile))
+        make = lambda tile: FastEngine(FastConfig(model="test_net", tile=tile))
         run = lambda e: e.stylize(x)
     else:
         s = torch.rand(1, 3, 64, 64, generator=g)

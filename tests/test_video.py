@@ -53,7 +53,7 @@ def probe(path):
                 "audio": bool(c.streams.audio)}
 
 
-@pytest.mark.parametrize("engine,extra", [("fast", ["--model", "great_wave_w12", "--size", "64"]),
+@pytest.mark.parametrize("engine,extra", [("fast", ["--model", "test_net", "--size", "64"]),
                                           ("adain", ["--style", "STYLE", "--size", "48"])])
 def test_video_round_trip_keeps_frames_rate_size_and_audio(tmp_path, painting, engine, extra):
     src = make_clip(tmp_path / "in.mp4")
@@ -70,14 +70,14 @@ def test_video_round_trip_keeps_frames_rate_size_and_audio(tmp_path, painting, e
 def test_gif_and_frame_folders_in_and_out(tmp_path):
     src = make_clip(tmp_path / "in.mp4", frames=6, audio=False)
     gif = tmp_path / "out.gif"
-    assert runner.invoke(app, ["video", str(src), "-o", str(gif), "--model", "great_wave_w12", "--size", "64", "-q"]).exit_code == 0
+    assert runner.invoke(app, ["video", str(src), "-o", str(gif), "--model", "test_net", "--size", "64", "-q"]).exit_code == 0
     assert probe(gif)["frames"] == 6
     frames = tmp_path / "frames"
-    r = runner.invoke(app, ["video", str(gif), "-o", str(frames), "--model", "great_wave_w12", "--size", "64", "-q"])
+    r = runner.invoke(app, ["video", str(gif), "-o", str(frames), "--model", "test_net", "--size", "64", "-q"])
     assert r.exit_code == 0, r.output
     assert len(list(frames.glob("frame_*.png"))) == 6
     again = tmp_path / "again.mp4"
-    r = runner.invoke(app, ["video", str(frames), "-o", str(again), "--fps", "8", "--model", "great_wave_w12", "--size", "64", "-q"])
+    r = runner.invoke(app, ["video", str(frames), "-o", str(again), "--fps", "8", "--model", "test_net", "--size", "64", "-q"])
     assert r.exit_code == 0, r.output
     assert probe(again)["frames"] == 6 and probe(again)["fps"] == 8
 
@@ -98,7 +98,7 @@ def test_video_errors_are_one_line_and_leave_nothing(tmp_path, painting, case, m
     if case == "unwritable":
         (tmp_path / "afile").write_text("x")
     extra = {"engine": ["--engine", "gatys"], "option": ["--alpha", "0.5"]}.get(case, [])
-    r = runner.invoke(app, ["video", str(src), "-o", str(out), "--model", "great_wave_w12", *extra])
+    r = runner.invoke(app, ["video", str(src), "-o", str(out), "--model", "test_net", *extra])
     assert r.exit_code == 2, r.output
     lines = [line for line in r.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("nst: error:") and msg in lines[0], r.output

@@ -66,7 +66,7 @@ def test_page_and_assets_are_served_locally(client):
     opts = client.get("/api/options").json()
     names = [e["name"] for e in opts["engines"]]
     assert names[:4] == ["gatys", "improved", "fast", "adain"]
-    assert "great_wave_w12" in next(e for e in opts["engines"] if e["name"] == "fast")["models"]
+    assert "test_net" in next(e for e in opts["engines"] if e["name"] == "fast")["models"]
 
 
 def cli_defaults(engine: str, names: list[str]) -> dict[str, str]:
@@ -162,7 +162,7 @@ def test_upload_errors_name_the_file_in_the_command_lines_words(client):
 
 def test_job_runs_streams_progress_and_serves_results(client):
     files = [("content", ("c.png", png(), "image/png")), ("style", ("s.png", png(40, 40, 2), "image/png"))]
-    data = {"engines": "gatys,adain", "size": "64", "iterations": "3", "model_fast": "great_wave_w12"}
+    data = {"engines": "gatys,adain", "size": "64", "iterations": "3", "model_fast": "test_net"}
     r = client.post("/api/jobs", files=files, data=data)
     assert r.status_code == 201, r.text
     job_id = r.json()["id"]
@@ -183,7 +183,7 @@ def test_job_runs_streams_progress_and_serves_results(client):
 
 def test_samples_and_shipped_models_by_name(client):
     r = client.post("/api/jobs", data={"engines": "fast", "content_sample": "machu_picchu", "style_sample": "great_wave",
-                                       "size": "64", "model_fast": "great_wave_w12"})
+                                       "size": "64", "model_fast": "test_net"})
     assert r.status_code == 201, r.text
     assert wait(client, r.json()["id"])["state"] == "done"
 
@@ -300,7 +300,7 @@ def test_browser_uploads_two_images_runs_fast_and_reads_the_result(server, tmp_p
                 box.click()
         if not driver.find_element(By.ID, "engine-fast").is_selected():
             driver.find_element(By.ID, "engine-fast").click()
-        Select(driver.find_element(By.ID, "model-fast")).select_by_value("great_wave_w12")
+        Select(driver.find_element(By.ID, "model-fast")).select_by_value("test_net")
         # Each engine's controls start at its config's defaults.
         assert driver.find_element(By.ID, "style_weight-improved").get_attribute("value") == "20"
         assert driver.find_element(By.ID, "iterations-gatys").get_attribute("value") == "60"

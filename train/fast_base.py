@@ -4,11 +4,13 @@ Dumoulin, Shlens & Kudlur 2017: the convolutions are shared, each painting has i
 scales and shifts. The base file is the shared network with the mean scales and shifts; from it,
 `nst train-fast --style NEW` trains only those few numbers for a new painting.
 
-    python train/fast_base.py --styles .data/style --exclude vangogh_gogh4,... --data nst_toolkit/photos \
-        -o models/fast_base/bank.safetensors --minutes 5 --device cuda
+    python train/fast_base.py --styles .data/style --exclude vangogh_gogh4,... --data .data/content \
+        -o ~/.local/share/nst_toolkit/models/fast_base/bank.safetensors --steps 3800 --device cuda
 
-Resumable (--resume; the bank and optimiser live in OUT.run/checkpoint.safetensors). The bank of
-per-painting scales and shifts is written beside the base as OUT.bank.safetensors.
+train/fast_base_cpu.sh runs it with the settings of the bank `nst train-fast --base bank` names (which the package
+does not carry). Resumable (--resume; the bank and optimiser live in OUT.run/checkpoint.safetensors). The base is
+stored as float16, as every model file; the bank of per-painting scales and shifts is written beside it as
+OUT.bank.safetensors.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def main() -> None:
     from nst_toolkit.engines.fast.train import StyleBankTask
     from nst_toolkit.images import load_image
     from nst_toolkit.imagefiles import IMAGE_SUFFIXES
-    from nst_toolkit.training import fit, run_dir_for
+    from nst_toolkit.training import fit, half_precision, run_dir_for
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--styles", required=True, help="folder of paintings")
@@ -70,7 +72,7 @@ def main() -> None:
     meta = task.metadata(step)
     meta["wall_seconds_last_session"] = round(time.perf_counter() - t0, 1)
     meta["device"] = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-    save_checkpoint(out, task.base_tensors(), meta)
+    save_checkpoint(out, half_precision(task.base_tensors()), meta)  # float16, as every model file
     bank = {f"{task.names[i]}/{n}": b[i].detach().cpu().contiguous()
             for i in range(len(task.names)) for n, b in zip(task.model.names, task.model.bank)}
     save_file(bank, str(out.with_suffix(".bank.safetensors")))

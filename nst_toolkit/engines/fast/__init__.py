@@ -19,7 +19,7 @@ from ...options import check_fields, colour_option, option, to_dict
 from ..registry import EngineSpec, register
 
 ENGINE = "fast"
-BASE_KIND = "fast_base"  # shipped base networks live in models/fast_base/, apart from the style models
+BASE_KIND = "fast_base"  # base networks (the style bank) live in fast_base/ models folders, apart from the style models
 TRAIN_PARAMS = ("all", "norm")
 LOSSES = ("gram", "adain")
 TILE_HELP = ("Stylise in tiles of this many px with the whole image's statistics (bounded memory, any size); "
@@ -43,8 +43,8 @@ class FastTrainConfig:
     # photos it is more stylised than `nst adain` with the same painting and closer to the photo
     # (docs/training-notes.md, "Fast models"). --base vgg19 grows the heavier network from the VGG-19 AdaIN
     # model's decoder (--lr 1e-4 --style-weight 2 --steps 200 were its settings; 4x slower to apply).
-    # Johnson's loss on the style bank
-    # (the style-bank recipe): --base bank --loss gram --lr 1e-3 --style-weight 10 --tv-weight 5; the paper's: --base none --loss gram --size 256 --batch-size 4
+    # Johnson's loss on the style bank (the style-bank recipe; the bank is not shipped, train/fast_base_cpu.sh
+    # rebuilds it): --base bank --loss gram --lr 1e-3 --style-weight 10 --tv-weight 5; the paper's: --base none --loss gram --size 256 --batch-size 4
     # --steps 40000 --lr 1e-3 --style-weight 10 --tv-weight 5 --max-minutes 0 (2 COCO epochs).
     size: int = option(128, "Training crop size, px (the paper: 256).", above=0)
     batch_size: int = option(4, "Images per step (the paper: 4).", above=0)
@@ -77,7 +77,8 @@ class FastTrainConfig:
     base: str = option("light", "Start from this trained base network: light (the light AdaIN model: small, fast "
                                  "models with an ONNX twin), vgg19 (the VGG-19 AdaIN model's decoder: 4x slower "
                                  "models, for users with time), bank (a style bank "
-                                 "of 21 paintings, Dumoulin et al. 2017), another model's name or .safetensors file, "
+                                 "of 21 paintings, Dumoulin et al. 2017; not shipped: train/fast_base_cpu.sh in the "
+                                 "source repository rebuilds it), another model's name or .safetensors file, "
                                  "or none (a random TransformerNet, the paper). A base's own architecture replaces "
                                  "--width/--n-res.")
     train_params: str = option("all", "Weights to train: all (the paper) | norm (only the instance-norm scales and "

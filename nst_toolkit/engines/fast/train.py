@@ -280,8 +280,9 @@ class StyleBankTask(TrainingTask):
 
 
 def resolve_base(name_or_path: str) -> Path:
-    """A base network's name — a style bank in models/fast_base/, or an AdaIN model (VGG-19 or light) in
-    models/adain/ — or a file path → the file."""
+    """A base network's name — a style bank in a fast_base models folder (none is shipped; the user's is where
+    train/fast_base_cpu.sh writes ``bank``), or an AdaIN model (VGG-19 or light) — or a file path → the file. A
+    missing ``bank`` is one line naming its recipe (:data:`~nst_toolkit.resources.REBUILD`)."""
     name = ADAIN_ALIASES.get(name_or_path, name_or_path)
     return resolve_model_file(name, (*model_dirs(BASE_KIND), *model_dirs(ADAIN_ENGINE)), "base network")
 
