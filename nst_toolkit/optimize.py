@@ -23,6 +23,7 @@ class Step:
     image: Tensor = field(repr=False)  # current image, N×3×H×W in [0, 1] (detached copy)
     elapsed: float = 0.0  # seconds since the run started
     scale: int = 0  # index of the current scale (coarse-to-fine), 0 otherwise
+    done: float = 0.0  # share of the run's estimated work finished, 0-1 (0: not estimated; count iterations)
 
 
 LossFn = Callable[[Tensor], Mapping[str, Tensor]]
@@ -128,6 +129,7 @@ def optimize_image(
     should_stop: Callable[[list[float]], bool] | None = None,
     clamp_every_step: bool = True,
     carry: Carry | None = None,
+    work: tuple[float, float] | None = None,
 ) -> tuple[Tensor, list[dict[str, float]]]:
     """Minimise ``sum(loss_fn(x).values())`` over the pixels x, starting from ``init``.
 
@@ -138,7 +140,8 @@ def optimize_image(
     ``clamp_every_step`` False the iterate may leave [0, 1] between steps (the images reported and
     returned are clamped copies), which keeps L-BFGS's curvature history consistent.
     Returns the final image and the per-iteration loss history. With ``carry``, the optimiser starts from the
-    state it holds (a coarser scale's, resized) and leaves its own state there at the end.
+    state it holds (a coarser scale's, resized) and leaves its own state there at the end. ``work`` is
+    (share of the run's work done before this call, share of one iteration here), for :attr:`Step.done`.
     """
     if iterations <= 0:
         raise NSTError(f"iterations must be positive, not {iterations}")
@@ -201,6 +204,7 @@ def optimize_image(
                     image=last_good,
                     elapsed=time.perf_counter() - started,
                     scale=scale_index,
+                    done=min(1.0, work[0] + (i + 1) * work[1]) if work else (step_offset + i + 1) / total_steps,
                 )
             )
         if should_stop is not None and should_stop([h["total"] for h in history]):

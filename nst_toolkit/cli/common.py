@@ -125,6 +125,18 @@ class ProgressBar:
             self.bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
         self.bar.refresh()
 
+    def step(self, st: Any) -> None:
+        """An optimisation step (:class:`~nst_toolkit.optimize.Step`): the bar follows the share of the run's
+        estimated work done, so its ETA holds when later steps cost more (coarse-to-fine, tiles); the step
+        count and the losses go after it."""
+        if self.bar.total != 1000:
+            self.bar.total = 1000
+            self.bar.bar_format = "{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}"
+        self.bar.n = round(1000 * st.done)
+        self.bar.set_postfix_str(f"step {st.iteration}/{st.total} " + " ".join(f"{k}={v:.3g}" for k, v in st.losses.items()),
+                                 refresh=False)
+        self.bar.refresh()
+
     def write(self, text: str) -> None:
         self.bar.write(text, file=sys.stderr)
 
@@ -136,6 +148,9 @@ class _Silent:
     """What a disabled bar needs of tqdm's interface: nothing is drawn, ``write`` still prints."""
 
     n, initial, total = 0, 0, None
+
+    def set_postfix_str(self, *args: Any, **kwargs: Any) -> None:
+        pass
 
     def set_postfix(self, *args: Any, **kwargs: Any) -> None:
         pass

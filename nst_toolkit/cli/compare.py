@@ -36,7 +36,7 @@ def compare_to_dir(content: Path, style: Path, out_dir: str, methods: Optional[s
 
     def on_step(st) -> None:
         if bars:
-            bars[-1].update(st.iteration, st.losses, st.total)
+            bars[-1].step(st)
 
     try:
         rows = cmp.run_compare(c, StyleSet.create([s]), style, methods=method_list, size=size, seed=seed,

@@ -133,7 +133,7 @@ def optimize_command(spec: EngineSpec):
         options = RecordOptions(v["save_every"], v["gif"], v["plot"], v["manifest"])
         with ProgressBar(engine.planned_steps(), spec.name, enabled=not v["quiet"]) as bar:
             result = record_run(engine, content, styles, out, options, inputs=inputs, device=str(dev),
-                                on_step=lambda st: bar.update(st.iteration, st.losses, st.total))
+                                on_step=bar.step)
         if not v["quiet"]:
             typer.echo(f"wrote {out} in {result.seconds:.1f} s", err=True)
 

@@ -126,6 +126,21 @@ def scale_iterations(cfg: ImprovedConfig, n_scales: int) -> list[int]:
     return [max(1, round(a * (b / a) ** (k / (n_scales - 1)))) for k in range(n_scales)]
 
 
+def scale_work(sizes: list[int], iters: list[int], shape: tuple[int, int], tile: int | None) -> list[float]:
+    """Each scale's share of a run's work: pixels × iterations, twice that where the scale goes in tiles
+    (a statistics pass and margins), so that a progress bar's ETA holds at print sizes, where one full-size
+    step costs as much as thousands at 128 px."""
+    from ...tiled_loss import choose_core
+
+    full = max(shape)
+    costs = []
+    for size, n in zip(sizes, iters):
+        h, w = (round(d * min(size, full) / full) for d in shape)
+        costs.append(h * w * n * (1 if choose_core(h, w, tile) is None else 2))
+    total = sum(costs)
+    return [c / total for c in costs]
+
+
 def make_early_stop(threshold: float, window: int) -> Callable[[list[float]], bool] | None:
     if threshold <= 0:
         return None
@@ -213,6 +228,8 @@ class ImprovedEngine(EngineBase):
         started = time.perf_counter()
         stop = make_early_stop(cfg.early_stop, cfg.early_stop_window)
         tile_core_for(content, cfg.tile, has_mask=styles.mask is not None, engine=self.name)  # refuse before any work
+        work = scale_work(sizes, iters, content.shape[-2:], cfg.tile)
+        work_done = 0.0
         x, prev_c = None, None
         carry = Carry() if cfg.carry_state else None
         done = 0
@@ -234,7 +251,8 @@ class ImprovedEngine(EngineBase):
             fn = self.loss_fn(c, ss) if core is None else self.tiled_loss_fn(c, ss, core)
             x, hist = optimize_image(x0, fn, iterations=n, optimizer=cfg.optimizer, lr=cfg.step_size(), on_step=on_step,
                                      step_offset=done, total_steps=total, scale_index=k, started=started, should_stop=stop,
-                                     clamp_every_step=cfg.clamp_steps, carry=carry)
+                                     clamp_every_step=cfg.clamp_steps, carry=carry, work=(work_done, work[k] / n))
+            work_done += work[k]
             done += n  # progress counts planned steps, so an early stop jumps ahead
             prev_c = c
         return x
