@@ -19,7 +19,7 @@ class Recipe:
     """A model file that a recipe of the source repository's ``train/`` folder makes."""
 
     name: str  # the model's name, as --model, --base and --teacher take it
-    kind: str  # its models folder: fast (a one-painting model) or fast_base (a base of `nst train-fast --base`)
+    kind: str  # its models folder: fast (a one-painting model), fast_base (a base of `nst train-fast --base`), adain
     command: str  # run from the repository root
     cpu_time: str  # roughly, on a 2-core CPU (a recipe with a GPU path says so in its file)
     shipped: bool  # whether the package carries the file
@@ -30,7 +30,9 @@ class Recipe:
 REBUILD: tuple[Recipe, ...] = (
     *(Recipe(name, "fast", f"bash train/fast_light.sh {name}", "10 min", True)
       for name in ("great_wave", "cafe_terrace", "summertime", "church_at_auvers", "village_street",
-                   "girls_at_the_piano")),
+                   "girls_at_the_piano", "harvesters", "kazusa_sea_route")),
+    Recipe("light", "adain", "bash train/adain_light.sh", "13 000 steps in stages (see the file)", True),
+    Recipe("vgg19", "adain", "bash train/adain.sh", "16 min on a GPU", True),
     Recipe("great_wave_w12", "fast", "bash train/fast_w12.sh great_wave", "1.5 h", False),
     Recipe("summertime_w12", "fast", "bash train/fast_w12.sh summertime", "1.5 h", False),
     Recipe("bank", "fast_base", "bash train/fast_base_cpu.sh", "56 h", False),

@@ -17,7 +17,8 @@ from nst_toolkit.errors import NSTError
 from nst_toolkit.styles import StyleSet
 
 OFF = ImprovedConfig(size=48, all_layers=False, shift=0.0, geometric_weights=False, chain=False, coarse_to_fine=False,
-                     iterations=4, early_stop=0.0, style_weight=GatysConfig().style_weight, init=GatysConfig().init)
+                     iterations=4, early_stop=0.0, style_weight=GatysConfig().style_weight, init=GatysConfig().init,
+                     content_weight=GatysConfig().content_weight)
 
 
 def _pair(h=40, w=48):
