@@ -1,4 +1,4 @@
-"""Temporal stabilisation of a stylised clip, and the flicker measure that judges it.
+"""Temporal stabilisation of a stylised clip, and the flicker measure that judges it (numpy, no torch).
 
 :class:`Stabilizer`: each stylised frame is blended with the previous stylised frame, moved by the camera's
 global zoom and shift (a few zooms tried, the shift by phase correlation of consecutive input frames), only
@@ -6,111 +6,197 @@ where the input did not change after that motion. Where the scene moves, the new
 moving things leave no ghosts; where it stands still, the texture the network re-invents at every frame
 (flicker) is held steady. The same motion-compensated, change-gated blend also denoises the input before the
 network sees it: a one-pass network turns sensor noise into texture that changes at every frame.
+
+Frames are float32 N×C×H×W arrays in [0, 1] (CPU torch tensors are read as arrays). The motion is found on grey
+images (the zoom at quarter size, the shift at full size), each frame's grey is computed once, and a whole-pixel
+move is a copy of a window, so the filter costs a few ms a frame at 640×360 beside the network's pass.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
+from typing import Any
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
+import numpy as np
 
 from .errors import NSTError
 
+Motion = tuple[float, int, int]  # (zoom about the centre, dy, dx) from the previous frame to this one
 
-def _grey(x: Tensor) -> Tensor:
+
+def _array(x: Any) -> np.ndarray:
+    """A frame as a float32 array (a CPU tensor is read without a copy)."""
+    return np.asarray(x, dtype=np.float32)
+
+
+def _grey(x: np.ndarray) -> np.ndarray:
     if x.shape[1] == 1:
         return x
-    return (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
+    return (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).astype(np.float32, copy=False)
+
+
+def _pool(x: np.ndarray, k: int) -> np.ndarray:
+    """Mean of k×k blocks (the last rows and columns that do not fill a block are dropped, as avg_pool2d does)."""
+    n, c, h, w = x.shape
+    h, w = h // k * k, w // k * k
+    return x[..., :h, :w].reshape(n, c, h // k, k, w // k, k).mean(axis=(3, 5), dtype=np.float32)
 
 
 @functools.lru_cache(maxsize=8)
-def _window(h: int, w: int) -> Tensor:
-    return torch.outer(torch.hann_window(h, periodic=False), torch.hann_window(w, periodic=False))
+def _window(h: int, w: int) -> np.ndarray:
+    return np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
 
 
-def global_shift(prev: Tensor, cur: Tensor, max_shift: int = 64) -> tuple[int, int]:
-    """The integer (dy, dx) that moves ``prev`` onto ``cur`` best, by phase correlation of their greys."""
-    a, b = _grey(prev)[0, 0].float(), _grey(cur)[0, 0].float()
-    a, b = a - a.mean(), b - b.mean()
-    h, w = a.shape
-    win = _window(h, w).to(a.device)
-    fa, fb = torch.fft.rfft2(a * win), torch.fft.rfft2(b * win)
+def _spectrum(grey: np.ndarray) -> np.ndarray:
+    """The windowed spectrum of a 2-D grey image, for :func:`_correlate`."""
+    a = grey - grey.mean()
+    return np.fft.rfft2(a * _window(*a.shape))
+
+
+def _correlate(fa: np.ndarray, fb: np.ndarray, h: int, w: int, max_shift: int) -> tuple[int, int]:
+    """The phase correlation's peak of two spectra as a shift (dy, dx); (0, 0) beyond ``max_shift``."""
     cross = fb * fa.conj()
-    corr = torch.fft.irfft2(cross / cross.abs().clamp_min(1e-12), s=(h, w))
-    idx = int(corr.argmax())
-    dy, dx = divmod(idx, w)
+    corr = np.fft.irfft2(cross / np.maximum(np.abs(cross), 1e-12), s=(h, w))
+    dy, dx = divmod(int(corr.argmax()), w)
     dy = dy - h if dy > h // 2 else dy
     dx = dx - w if dx > w // 2 else dx
-    if abs(dy) > max_shift or abs(dx) > max_shift or (dy, dx) == (0, 0):
-        return 0, 0
-
-    def error(shift: tuple[int, int]) -> float:  # the peak can belong to a small moving object: check it
-        moved, valid = shift_image(prev, *shift)
-        return float(((cur - moved).abs() * valid).sum() / (valid.sum() * 3).clamp_min(1))
-
-    return (dy, dx) if error((dy, dx)) < error((0, 0)) else (0, 0)
+    return (0, 0) if abs(dy) > max_shift or abs(dx) > max_shift else (dy, dx)
 
 
-def shift_image(x: Tensor, dy: int, dx: int) -> tuple[Tensor, Tensor]:
-    """``x`` moved by (dy, dx) and a 0/1 mask of where the moved image has content (N×1×H×W)."""
-    out = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
-    valid = torch.ones_like(x[:, :1])
+def _checked(prev: np.ndarray, cur: np.ndarray, shift: tuple[int, int]) -> tuple[int, int]:
+    """``shift`` when it explains ``cur`` better than no move (the peak can belong to a small moving object)."""
+    if shift == (0, 0):
+        return shift
+
+    def error(s: tuple[int, int]) -> float:
+        moved, valid = shift_image(prev, *s)
+        return _mismatch(cur, moved, valid)
+
+    return shift if error(shift) < error((0, 0)) else (0, 0)
+
+
+def global_shift(prev: Any, cur: Any, max_shift: int = 64) -> tuple[int, int]:
+    """The integer (dy, dx) that moves ``prev`` onto ``cur`` best, by phase correlation of their greys."""
+    prev, cur = _array(prev), _array(cur)
+    a, b = _grey(prev)[0, 0], _grey(cur)[0, 0]
+    return _checked(prev, cur, _correlate(_spectrum(a), _spectrum(b), *a.shape, max_shift))
+
+
+def shift_image(x: Any, dy: int, dx: int) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` moved by (dy, dx) and a 0/1 mask of where the moved image has content (N×1×H×W); outside it, ``x``
+    as it was (any finite value would do: every use weighs it by the mask)."""
+    x = _array(x)
     h, w = x.shape[-2:]
-    if dy > 0:
-        valid[..., :dy, :] = 0
-    elif dy < 0:
-        valid[..., h + dy :, :] = 0
-    if dx > 0:
-        valid[..., :, :dx] = 0
-    elif dx < 0:
-        valid[..., :, w + dx :] = 0
+    out = x.copy()
+    dst = (..., slice(max(dy, 0), h + min(dy, 0)), slice(max(dx, 0), w + min(dx, 0)))
+    out[dst] = x[..., max(-dy, 0) : h - max(dy, 0), max(-dx, 0) : w - max(dx, 0)]
+    valid = np.zeros((x.shape[0], 1, h, w), np.float32)
+    valid[dst] = 1.0
     return out, valid
 
 
 ZOOMS = (1.0, 1.01, 1 / 1.01, 1.02, 1 / 1.02)  # the camera zooms the stabiliser looks for
 
 
-def warp(x: Tensor, scale: float, dy: float, dx: float) -> tuple[Tensor, Tensor]:
+def _axis(n: int, scale: float, d: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear taps along one axis of ``n`` px magnified by ``scale`` about the centre, then moved by ``d``
+    (torch's affine_grid and grid_sample, align_corners=False, border padding): (first, second, weight of
+    the second, inside)."""
+    src = (np.arange(n) + 0.5 - n / 2 - d) / scale + n / 2 - 0.5
+    inside = (src >= -0.5) & (src <= n - 0.5)
+    src = np.clip(src, 0, n - 1)
+    i0 = np.floor(src).astype(np.intp)
+    return i0, np.minimum(i0 + 1, n - 1), (src - i0).astype(np.float32), inside
+
+
+def warp(x: Any, scale: float, dy: float, dx: float) -> tuple[np.ndarray, np.ndarray]:
     """``x`` magnified by ``scale`` about its centre, then moved by (dy, dx) px; and where it has content.
 
-    A pure whole-pixel move is exact (:func:`shift_image`); anything else is bilinear.
+    A pure whole-pixel move is exact (:func:`shift_image`); anything else is bilinear, one axis at a time.
     """
+    x = _array(x)
     if scale == 1.0 and float(dy).is_integer() and float(dx).is_integer():
         return shift_image(x, int(dy), int(dx))
-    n, _, h, w = x.shape
-    theta = torch.tensor([[1 / scale, 0.0, -2 * dx / w / scale], [0.0, 1 / scale, -2 * dy / h / scale]],
-                         dtype=x.dtype, device=x.device).expand(n, 2, 3)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    valid = (grid.abs() <= 1).all(dim=-1, keepdim=True).permute(0, 3, 1, 2).to(x.dtype)
+    h, w = x.shape[-2:]
+    y0, y1, fy, in_y = _axis(h, scale, dy)
+    x0, x1, fx, in_x = _axis(w, scale, dx)
+    rows = np.take(x, y0, axis=-2)  # np.take keeps the result C-ordered; x[..., y0, :] does not, and every
+    rows += (np.take(x, y1, axis=-2) - rows) * fy[:, None]  # operation after it would run strided
+    out = np.take(rows, x0, axis=-1)
+    out += (np.take(rows, x1, axis=-1) - out) * fx
+    valid = np.broadcast_to((in_y[:, None] & in_x[None, :]).astype(np.float32), (x.shape[0], 1, h, w))
     return out, valid
 
 
-def _mismatch(a: Tensor, b: Tensor, valid: Tensor) -> float:
-    return float(((a - b).abs() * valid).sum() / (valid.sum() * a.shape[1]).clamp_min(1))
+def _mismatch(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> float:
+    return float((np.abs(a - b) * valid).sum(dtype=np.float64) / max(float(valid.sum()) * a.shape[1], 1.0))
 
 
-def global_motion(prev: Tensor, cur: Tensor) -> tuple[float, int, int]:
+def _box_mean(x: np.ndarray, r: int) -> np.ndarray:
+    """The mean over a (2r+1)² window, counting only pixels inside the image (avg_pool2d, count_include_pad=False)."""
+    h, w = x.shape[-2:]
+    pad = np.zeros(x.shape[:-2] + (h + 2 * r, w + 2 * r), np.float32)
+    pad[..., r : r + h, r : r + w] = x
+    rows = pad[..., : h, :].copy()
+    for i in range(1, 2 * r + 1):
+        rows += pad[..., i : i + h, :]
+    out = rows[..., : w].copy()
+    for i in range(1, 2 * r + 1):
+        out += rows[..., i : i + w]
+    count = lambda n: np.minimum(np.arange(n) + r + 1, n) - np.maximum(np.arange(n) - r, 0)
+    out /= np.outer(count(h), count(w)).astype(np.float32)
+    return out
+
+
+class _Frame:
+    """A frame with its grey and quarter-size grey, computed once and kept for the next frame's motion."""
+
+    def __init__(self, x: np.ndarray):
+        self.x = x
+        self.grey = _grey(x)
+        self.small = _pool(self.grey, 4)
+        self.spectrum: np.ndarray | None = None  # of the grey, unzoomed: the next frame reuses it
+
+    def grey_spectrum(self) -> np.ndarray:
+        if self.spectrum is None:
+            self.spectrum = _spectrum(self.grey[0, 0])
+        return self.spectrum
+
+
+def _motion(prev: _Frame, cur: _Frame) -> Motion:
+    """The camera's zoom (the best of :data:`ZOOMS` on quarter-size greys) and whole-pixel shift (full size)."""
+    best = (math.inf, 1.0)
+    small_cur = cur.small
+    for z in ZOOMS:
+        zoomed, zvalid = warp(prev.small, z, 0, 0)
+        dy, dx = global_shift(zoomed, small_cur)
+        moved, valid = shift_image(zoomed, dy, dx)
+        best = min(best, (_mismatch(moved, small_cur, valid * zvalid), z))
+    z = best[1]
+    h, w = cur.grey.shape[-2:]
+    if z == 1.0:
+        zoomed, fa = prev.grey, prev.grey_spectrum()
+    else:
+        zoomed = warp(prev.grey, z, 0, 0)[0]
+        fa = _spectrum(zoomed[0, 0])
+    dy, dx = _checked(zoomed, cur.grey, _correlate(fa, cur.grey_spectrum(), h, w, 64))
+    return z, dy, dx
+
+
+def global_motion(prev: Any, cur: Any) -> Motion:
     """The camera's zoom and shift from ``prev`` to ``cur``: (scale, dy, dx).
 
     Each zoom of :data:`ZOOMS` is tried on quarter-size greys (the shift by phase correlation), the
     best kept, and its shift found again at full size.
     """
-    small_prev, small_cur = F.avg_pool2d(_grey(prev), 4), F.avg_pool2d(_grey(cur), 4)
-    best = (math.inf, 1.0)
-    for z in ZOOMS:
-        zoomed, _ = warp(small_prev, z, 0, 0)
-        dy, dx = global_shift(zoomed, small_cur)
-        moved, valid = warp(zoomed, 1.0, dy, dx)
-        err = _mismatch(moved, small_cur, valid * warp(torch.ones_like(small_prev[:, :1]), z, 0, 0)[1])
-        best = min(best, (err, z))
-    z = best[1]
-    zoomed, _ = warp(prev, z, 0, 0)
-    dy, dx = global_shift(zoomed, cur)
-    return z, dy, dx
+    return _motion(_Frame(_array(prev)), _Frame(_array(cur)))
+
+
+def move(x: np.ndarray, motion: Motion) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` zoomed about its centre, then shifted, by ``motion`` (one resampling), and where it has content."""
+    return warp(x, *motion)
 
 
 class Stabilizer:
@@ -122,7 +208,9 @@ class Stabilizer:
     changes from frame to frame, is averaged away before it is stylised; ``threshold`` is the input
     change (mean over a 5×5 window, 0 … 1 units) above which a pixel counts as changed and takes the
     new frame alone (no ghosts). One instance per clip: call :meth:`prepare` on each input frame,
-    stylise what it returns, then call the instance with the input frame and the stylised frame.
+    stylise what it returns, then call the instance with the input frame and the stylised frame, in
+    the same order. :meth:`prepare` may run a few frames ahead of the call (the network can work on
+    several frames at once): each frame's motion is found once, there, and kept until its call.
     """
 
     def __init__(self, strength: float = 0.9, denoise: float = 0.0, threshold: float = 0.12):
@@ -130,56 +218,60 @@ class Stabilizer:
             if not 0.0 <= value < 1.0:
                 raise NSTError(f"{name} must lie in [0, 1), not {value}")
         self.strength, self.denoise, self.threshold = strength, denoise, threshold
-        self.prev_in: Tensor | None = None  # the last raw input frame
-        self.prev_filtered: Tensor | None = None  # the last frame the network saw
-        self.prev_out: Tensor | None = None
-        self._gate: tuple[Tensor, tuple, Tensor] | None = None  # (frame, its motion, its keep map): once per frame
+        self.prev_in: _Frame | None = None  # the last input frame seen
+        self.prev_filtered: np.ndarray | None = None  # the last frame the network was given
+        self.prev_out: np.ndarray | None = None
+        self._pending: collections.deque = collections.deque()  # (frame, its gate) from prepare, until the call
 
-    def _follow(self, frame: Tensor) -> tuple[tuple, Tensor] | None:
-        """The camera's motion from the previous input to ``frame`` and where the moved previous input
-        still matches it (None at the start or a change of size); computed once per frame, shared by
-        :meth:`prepare` and the output blend."""
-        if self.prev_in is None or self.prev_in.shape != frame.shape:
+    def _gate(self, frame: Any) -> tuple[Motion, np.ndarray] | None:
+        """The camera's motion from the previous input to ``frame`` and where the moved previous input still
+        matches it (None at the start or a change of size); ``frame`` becomes the previous input."""
+        cur = _Frame(_array(frame))
+        prev, self.prev_in = self.prev_in, cur
+        if prev is None or prev.x.shape != cur.x.shape:
             return None
-        if self._gate is None or self._gate[0] is not frame:
-            motion = global_motion(self.prev_in, frame)
-            self._gate = (frame, motion, self._keep(frame, motion))
-        return self._gate[1], self._gate[2]
+        motion = _motion(prev, cur)
+        return motion, self._keep(prev.x, cur.x, motion)
 
-    def _move(self, x: Tensor, motion: tuple) -> tuple[Tensor, Tensor]:
-        z, dy, dx = motion
-        zx, zvalid = warp(x, z, 0, 0)
-        moved, valid = warp(zx, 1.0, dy, dx)
-        return moved, valid * warp(zvalid, 1.0, dy, dx)[0]
-
-    def _keep(self, frame: Tensor, motion: tuple) -> Tensor:
+    def _keep(self, prev: np.ndarray, frame: np.ndarray, motion: Motion) -> np.ndarray:
         """Per pixel: 1 where the moved previous input matches ``frame``, falling to 0 at ``threshold``."""
-        moved_in, valid = self._move(self.prev_in, motion)
-        change = F.avg_pool2d((frame - moved_in).abs().mean(dim=1, keepdim=True), 5, 1, 2, count_include_pad=False)
-        return (1 - change / self.threshold).clamp(0, 1) * valid
+        moved_in, valid = move(prev, motion)
+        change = _box_mean(np.abs(frame - moved_in).mean(axis=1, keepdims=True, dtype=np.float32), 2)
+        return np.clip(1 - change / self.threshold, 0, 1) * valid
 
-    def _blend(self, frame: Tensor, new: Tensor, previous: Tensor | None, amount: float) -> Tensor:
+    @staticmethod
+    def _blend(gate: tuple[Motion, np.ndarray] | None, new: np.ndarray, previous: np.ndarray | None,
+               amount: float) -> np.ndarray:
         """``new`` with ``amount`` of ``previous`` (moved by the camera) mixed in where the input did not change."""
-        gate = self._follow(frame) if amount > 0 and previous is not None else None
-        if gate is None:
+        if gate is None or previous is None or amount == 0 or previous.shape != new.shape:
             return new
         motion, keep = gate
-        moved, _ = self._move(previous, motion)
-        return new + (keep * amount) * (moved - new)
+        moved, _ = move(previous, motion)
+        moved -= new
+        moved *= keep * np.float32(amount)
+        return new + moved
 
-    def prepare(self, frame: Tensor) -> Tensor:
+    def prepare(self, frame: Any) -> np.ndarray:
         """The frame to stylise: ``frame`` with the previous filtered frame mixed in where nothing moved."""
-        self.prev_filtered = self._blend(frame, frame, self.prev_filtered, self.denoise)
+        if self.strength == 0 and self.denoise == 0:
+            return _array(frame)
+        gate = self._gate(frame)
+        self._pending.append((frame, gate))
+        self.prev_filtered = self._blend(gate, _array(frame), self.prev_filtered, self.denoise)
         return self.prev_filtered
 
-    def __call__(self, frame: Tensor, stylized: Tensor) -> Tensor:
-        out = self._blend(frame, stylized, self.prev_out, self.strength)
-        self.prev_in, self.prev_out = frame, out
-        return out
+    def __call__(self, frame: Any, stylized: Any) -> np.ndarray:
+        if self.strength == 0 and self.denoise == 0:
+            return _array(stylized)
+        if self._pending and self._pending[0][0] is frame:
+            gate = self._pending.popleft()[1]
+        else:  # a caller that does not prepare its frames
+            gate = self._gate(frame)
+        self.prev_out = self._blend(gate, _array(stylized), self.prev_out, self.strength)
+        return self.prev_out
 
 
-def flicker(inputs: list[Tensor], outputs: list[Tensor],
-            motion: list[tuple[float, float, float]] | None = None) -> float:
+def flicker(inputs: list[Any], outputs: list[Any], motion: list[Motion] | None = None) -> float:
     """Mean absolute change between consecutive output frames over that of the input frames.
 
     With ``motion`` (the known camera motion (scale, dy, dx) from frame t−1 to t, e.g. of a
@@ -191,16 +283,19 @@ def flicker(inputs: list[Tensor], outputs: list[Tensor],
         z, dy, dx = motion[t] if motion else (1.0, 0, 0)
         po, valid = warp(outputs[t - 1], z, dy, dx)
         pi, _ = warp(inputs[t - 1], z, dy, dx)
-        num += _mismatch(outputs[t], po, valid)
-        den += _mismatch(inputs[t], pi, valid)
+        num += _mismatch(_array(outputs[t]), po, valid)
+        den += _mismatch(_array(inputs[t]), pi, valid)
     return num / den if den > 0 else math.nan
 
 
-def synthetic_clip(photo: Tensor, kind: str, frames: int, size: tuple[int, int], noise: float = 1.5 / 255,
-                   seed: int = 0) -> tuple[list[Tensor], list[tuple[float, float, float]]]:
-    """A test clip made from a still photo: 'pan' (2 px per frame to the left), 'zoom' (1 % per frame) or
-    'still', each with sensor-like Gaussian noise. Returns the frames and the known motion per frame
-    as (scale, dy, dx) from the previous frame (for :func:`flicker`)."""
+def synthetic_clip(photo: Any, kind: str, frames: int, size: tuple[int, int], noise: float = 1.5 / 255,
+                   seed: int = 0) -> tuple[list[Any], list[Motion]]:
+    """A test clip made from a still photo (a 1×3×H×W tensor): 'pan' (2 px per frame to the left), 'zoom'
+    (1 % per frame) or 'still', each with sensor-like Gaussian noise. Returns the frames (tensors) and the known
+    motion per frame as (scale, dy, dx) from the previous frame (for :func:`flicker`)."""
+    import torch
+    import torch.nn.functional as F
+
     g = torch.Generator().manual_seed(seed)
     h, w = size
     out, shifts = [], []

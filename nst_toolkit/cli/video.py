@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import os
 import re
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
 
@@ -83,14 +84,10 @@ def video_command():
     ]
 
     def body(v: dict[str, Any]) -> None:
-        import torch
-
         from .. import api
-        from ..images import load_image
         from ..memory import output_size
-        from ..styles import StyleSet
         from ..stabilize import Stabilizer
-        from ..video import ClipWriter, open_clip, resize_frame
+        from ..video import ClipWriter, even, keep_freed_frames, open_clip, stylized_frames
 
         spec = engines.get(v["engine"])
         if spec.kind != "one-pass":
@@ -102,39 +99,83 @@ def video_command():
         if stray:
             raise NSTError(f"--{stray[0].replace('_', '-')} is not an option of the {spec.name} engine")
         ClipWriter.check(v["output"])
-        info, frames = open_clip(v["input"], v["fps"])
+        keep_freed_frames()
+        info, _ = open_clip(v["input"], v["fps"])  # the frames are opened below, at the size now known
         if "size" in given:
             given["size"] = frame_size(given["size"], info.width, info.height)
         cfg = current_model(spec, build_config(spec.config, given), v["quiet"])
         if hasattr(cfg, "validate"):
             cfg.validate()
         size = getattr(cfg, "size", None)
-        api.check_memory(spec.name, cfg, *output_size(info.width, info.height, size))
+        width, height = output_size(info.width, info.height, size)
+        api.check_memory(spec.name, cfg, width, height)
         stabilizer = Stabilizer(v["stabilize"], v["denoise"])
-        dev = device_for(v["device"])
         paths = list(v["style_opt"] or [])
-        if spec.style_images:
-            if not paths:
-                raise NSTError(f"{spec.name} needs a style image: --style PAINTING")
-            styles = StyleSet.create([load_image(p) for p in paths], parse_floats(v["style_weights"], "style-weights"))
-        elif paths:
+        if spec.style_images and not paths:
+            raise NSTError(f"{spec.name} needs a style image: --style PAINTING")
+        if paths and not spec.style_images:
             raise NSTError(f"the {spec.name} engine takes no style images (its style is in the model)")
-        else:
-            styles = StyleSet.none()
-        run = api.build(spec.name, cfg).bind(styles.to(dev))
+        run, how, side_by_side = frame_pass(spec, cfg, v, paths,
+                                            (even(width), even(height)) if size is not None else (width, height))
+        workers = frame_workers(spec.name, cfg, width * height) if side_by_side else 1
+        _, frames = open_clip(v["input"], v["fps"], size)
         with ProgressBar(info.frames, f"video {spec.name}", enabled=not v["quiet"], unit="frame") as bar, \
                 ClipWriter(v["output"], info.fps, audio_from=info.source if info.audio else None) as writer:
-            with torch.inference_mode():
-                for i, frame in enumerate(frames):
-                    x = resize_frame(frame, size).to(dev)
-                    writer.write(stabilizer(x, run(stabilizer.prepare(x))).cpu())
-                    bar.update(i + 1)
+            for i, y in enumerate(stylized_frames(frames, run, stabilizer, workers)):
+                writer.write(y)
+                bar.update(i + 1)
         if not v["quiet"]:
             typer.echo(f"wrote {v['output']}: {writer.count} frames at {float(info.fps):.3g} fps"
-                       f"{' with audio' if info.audio and writer.kind not in ('gif', 'avi', 'folder') else ''}", err=True)
+                       f"{' with audio' if info.audio and writer.kind not in ('gif', 'avi', 'folder') else ''}{how}",
+                       err=True)
 
     return command(params, body, "Stylise a video, an animated GIF or a folder of frames with a one-pass engine, "
                                  "streaming frame by frame, keeping frame rate and audio, with flicker reduction.")
+
+
+def frame_pass(spec, cfg: Any, v: dict[str, Any], paths: list[Path],
+               size: tuple[int, int]) -> tuple[Callable, str, bool]:
+    """(the engine as a function from a frame, a 1×3×H×W float32 array, to its result; how it runs, for the last
+    line; whether several frames may go through it at once): the engine's torch-free path on the CPU where it
+    serves this call, one thread a pass, else the torch engine on the device, one frame at a time."""
+    if (spec.torch_free_frames is not None and v["device"] in ("auto", "cpu") and not v["style_weights"]
+            and len(paths) == int(spec.style_images)):
+        run = spec.torch_free_frames(cfg, paths, size, 1)
+        if run is not None:  # no torch: its import alone costs seconds, as long as a short clip's whole pass
+            return run, " (onnxruntime)", True
+    import torch
+
+    from .. import api
+    from ..images import load_image
+    from ..styles import StyleSet
+
+    dev = device_for(v["device"])
+    if spec.style_images:
+        styles = StyleSet.create([load_image(p) for p in paths], parse_floats(v["style_weights"], "style-weights"))
+    else:
+        styles = StyleSet.none()
+    engine = api.build(spec.name, cfg).bind(styles.to(dev))
+
+    def run(frame):
+        with torch.inference_mode():
+            return engine(torch.from_numpy(frame).to(dev)).cpu().numpy()
+
+    return run, "", False
+
+
+def frame_workers(engine: str, cfg: Any, pixels: int) -> int:
+    """Frames through a one-thread pass at once: one per core this process may use, at most four, and no more
+    than the memory available now holds (each pass holds its own activations: 360p 0.25 GiB, 720p 0.55)."""
+    from ..catalog import activation_bytes_per_pixel
+    from ..memory import BASE_BYTES, IMAGE_BYTES_PER_PIXEL, SAFETY, available_bytes
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    per_pass = (IMAGE_BYTES_PER_PIXEL + (activation_bytes_per_pixel(engine, cfg) or 0.0)) * pixels
+    room = available_bytes() * SAFETY - BASE_BYTES
+    return max(1, min(4, cores, int(room // per_pass) if per_pass > 0 else cores))
 
 
 def add_video_commands(app: typer.Typer) -> None:

@@ -53,6 +53,9 @@ class EngineSpec:
     # torch_free(config, inputs, styles) → a function from an input file to its result (1×3×H×W float32
     # array in [0, 1]), or None when this call needs the torch engine (the command then builds it).
     torch_free: Callable[[Any, list[Path], list[Path]], Callable[[Path], Any] | None] | None = None
+    # The same for frames (`nst video`): torch_free_frames(config, styles, (width, height), threads) → a function
+    # from a frame already at that size (1×3×H×W float32 array in [0, 1]) to its result, or None.
+    torch_free_frames: Callable[[Any, list[Path], tuple[int, int], int | None], Callable[[Any], Any] | None] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -123,6 +123,13 @@ def torch_free_runner(config: FastConfig, inputs: list[Path], styles: list[Path]
     return runner(config, inputs, styles)
 
 
+def torch_free_frames(config: FastConfig, styles: list[Path], size: tuple[int, int], threads: int | None = None) -> Any:
+    """The twin as a function from frames of ``size`` to their results (`nst video`), or None."""
+    from .onnx import frame_runner
+
+    return frame_runner(config, styles, [size], threads)
+
+
 def build_engine(config: FastConfig = FastConfig(), net: Any = None) -> Any:
     """The engine of ``config`` (imports torch and the networks)."""
     from .engine import FastEngine
@@ -147,5 +154,6 @@ register(EngineSpec(
     name=ENGINE, config=FastConfig, build=build_engine, kind="one-pass", style_images=False, uses_vgg=False,
     summary="Stylise photos with a trained feed-forward network (Johnson et al. 2016), one pass each.",
     model_for_style=model_for_style, model_kind=ENGINE, torch_free=torch_free_runner,
+    torch_free_frames=torch_free_frames,
     train_hint=lambda style: f"no fast model trained on {style.name}; train one with: nst train-fast --style {style}",
 ))

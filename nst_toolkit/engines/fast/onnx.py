@@ -36,35 +36,46 @@ def twin_paths(model: Path) -> tuple[Path, Path]:
     return model.with_suffix(".int8.onnx"), model.with_suffix(".onnx")
 
 
-def open_twin(model: Path) -> Any | None:
+def open_twin(model: Path, threads: int | None = None) -> Any | None:
     """An onnxruntime session of ``model``'s twin (8-bit first), or None when there is none that matches this
     version of the file, or onnxruntime is missing."""
     if importlib.util.find_spec("onnxruntime") is None:
         return None
     candidates = [p for p in twin_paths(model) if p.is_file()]
     digest = sha256_file(model) if candidates else ""
-    return next((s for s in (open_session(p, INPUTS, digest, model) for p in candidates) if s is not None), None)
+    return next((s for s in (open_session(p, INPUTS, digest, model, threads) for p in candidates) if s is not None),
+                None)
 
 
-def runner(cfg: FastConfig, inputs: list[Path], styles: list[Path]) -> Callable[[Path], np.ndarray] | None:
-    """The pass as a function from an input file to its result (1×3×H×W float32 in [0, 1]), or None when the
-    torch engine must run this call."""
-    if styles or cfg.preserve_color != "none" or cfg.model == ALL_MODELS:
+def _graph_serves(cfg: FastConfig, styles: list[Path]) -> bool:
+    """Whether the twin's graph does what the call asks (no style images, no colour preservation, no sheet)."""
+    return not styles and cfg.preserve_color == "none" and cfg.model != ALL_MODELS
+
+
+def frame_runner(cfg: FastConfig, styles: list[Path], sizes: list[tuple[int, int]],
+                 threads: int | None = None) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The pass as a function from an image (1×3×H×W float32 in [0, 1], already at its size) to its result, for
+    images of ``sizes`` (width, height); None when the torch engine must run this call."""
+    if not _graph_serves(cfg, styles):
         return None
     try:
         model = resolve_model_file(cfg.model, model_dirs(ENGINE), "shipped fast model")
     except NSTError:
         return None  # the torch path reports it, in its words
-    for content in inputs:  # header reads only
-        w, h = output_size(*image_size(content), cfg.size)
-        # a light one-style network's memory and margin: the light AdaIN model's
+    for w, h in sizes:  # a light one-style network's memory and margin: the light AdaIN model's
         if choose_tile(cfg.tile, w * h, BYTES_PER_PIXEL["light"], MULTIPLE, TILE_HALO["light"]) is not None:
             return None
-    session = open_twin(model)
+    session = open_twin(model, threads)
     if session is None:
         return None
+    return lambda image: session.run(None, {"image": image})[0]
 
-    def run(content: Path) -> np.ndarray:
-        return session.run(None, {"image": load_array(content, cfg.size)})[0]
 
-    return run
+def runner(cfg: FastConfig, inputs: list[Path], styles: list[Path]) -> Callable[[Path], np.ndarray] | None:
+    """The pass as a function from an input file to its result (1×3×H×W float32 in [0, 1]), or None when the
+    torch engine must run this call."""
+    if not _graph_serves(cfg, styles):
+        return None
+    sizes = [output_size(*image_size(content), cfg.size) for content in inputs]  # header reads only
+    run = frame_runner(cfg, styles, sizes)
+    return None if run is None else lambda content: run(load_array(content, cfg.size))
