@@ -88,6 +88,19 @@ def run_cli(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
+def run_cli_without_torch(*args):
+    """``nst ARGS`` in a fresh interpreter that fails (non-zero exit) if the command imported torch or exited
+    with an error; returns the finished process (its stderr holds the command's messages)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom nst_toolkit.cli import main\n"
+            f"sys.argv = ['nst', *{[str(a) for a in args]!r}]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
 def one_error_line(r, expect: str) -> str:
     """The command was refused the way every bad input is: exit code 2, one line "nst: error: …" naming
     ``expect``, no traceback. Returns that line."""

@@ -18,6 +18,7 @@ from nst_toolkit.engines.adain.onnx import runner, style_twin_path, twin_path
 from nst_toolkit.export import export_adain
 from nst_toolkit.images import load_image
 from nst_toolkit.nets import LightAdaIN, init_seeded
+from .conftest import run_cli_without_torch
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -78,14 +79,7 @@ def test_twin_is_not_used_where_it_cannot_serve(light, tmp_path, photo, painting
 
 def test_one_photo_command_runs_without_torch(light, tmp_path, photo, painting):
     out = tmp_path / "out.png"
-    code = (
-        "import sys\n"
-        "from nst_toolkit.cli import main\n"
-        f"sys.argv = ['nst', 'adain', {str(photo)!r}, {str(painting)!r}, '-m', {str(light)!r}, '-o', {str(out)!r}]\n"
-        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-        "assert 'torch' not in sys.modules, 'torch was imported'\n"
-    )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    r = run_cli_without_torch("adain", photo, painting, "-m", light, "-o", out)
     assert r.returncode == 0, r.stderr
     assert "onnxruntime" in r.stderr
     assert max(Image.open(out).size) == 512  # the default --size

@@ -20,7 +20,7 @@ from nst_toolkit.errors import NSTError, WeightsError
 from nst_toolkit.nets import TransformerNet
 from nst_toolkit.training import fit
 
-from .conftest import one_error_line
+from .conftest import one_error_line, run_cli_without_torch
 
 
 runner = CliRunner()
@@ -479,9 +479,6 @@ def test_train_fast_has_the_cpu_recipes_time_budget():
 def test_train_fast_as_typed_makes_a_light_model_with_its_twin(tmp_path, photo_folder, painting, photo):
     """`nst train-fast --style P` with the default recipe: a network grown from the light AdaIN model, its 8-bit
     ONNX twin beside it, and `nst fast` runs that twin in onnxruntime; the twin agrees with the torch engine."""
-    import subprocess
-    import sys
-
     import numpy as np
 
     from nst_toolkit.engines.fast.engine import load_fast_model
@@ -504,11 +501,7 @@ def test_train_fast_as_typed_makes_a_light_model_with_its_twin(tmp_path, photo_f
         want = FastEngine(cfg).stylize(load_image(photo, 64)).numpy()
     assert got.shape == want.shape and np.abs(got - want).mean() < 0.05  # 8 bits on a 64-px test picture: 0.033
     out = tmp_path / "out.png"
-    code = ("import sys\nfrom nst_toolkit.cli import main\n"
-            f"sys.argv = ['nst', 'fast', {str(photo)!r}, '-m', {str(model)!r}, '-o', {str(out)!r}]\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    r = run_cli_without_torch("fast", photo, "-m", model, "-o", out)
     assert r.returncode == 0 and "onnxruntime" in r.stderr and out.is_file(), r.stderr
     # a twin of another version of the model file is ignored: the torch engine runs
     model.write_bytes(model.read_bytes())  # same bytes: still the twin's

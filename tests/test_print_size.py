@@ -19,7 +19,7 @@ from nst_toolkit.memory import GIB, require
 from nst_toolkit.optimize import Carry, optimize_image
 from nst_toolkit.styles import as_style_set
 from nst_toolkit.tiled_loss import ALIGN, HALO, choose_core, plan, stride
-from tests.conftest import make_photo, one_error_line, run_cli
+from .conftest import make_photo, one_error_line, run_cli
 
 # Tiled and untiled sums of the same float32 terms in another order: they agree to this relative error.
 GRAD_TOLERANCE = 1e-5

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from nst_toolkit.cli import app
 from nst_toolkit.errors import NSTError
 from nst_toolkit.stabilize import Stabilizer, flicker, global_motion, global_shift, shift_image, synthetic_clip, warp
+from .conftest import run_cli_without_torch
 
 av = pytest.importorskip("av")
 runner = CliRunner()
@@ -245,16 +246,9 @@ def test_frames_read_ahead_keep_their_order_errors_and_stop_promptly():
 
 
 def test_the_default_model_runs_without_torch_and_keeps_frames_rate_and_audio(tmp_path):
-    import subprocess
-    import sys
-
     src = make_clip(tmp_path / "in.mp4")
     out = tmp_path / "out.mp4"
-    code = ("import sys\nfrom nst_toolkit.cli import main\n"
-            f"sys.argv = ['nst', 'video', {str(src)!r}, '-o', {str(out)!r}, '--size', '64']\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    r = run_cli_without_torch("video", src, "-o", out, "--size", "64")
     assert r.returncode == 0 and "(onnxruntime)" in r.stderr, r.stderr
     got, want = probe(out), probe(src)
     assert got["frames"] == want["frames"] == 10 and got["fps"] == want["fps"] == 12 and got["audio"]
