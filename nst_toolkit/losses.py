@@ -136,6 +136,15 @@ def mean_std_loss(features: Tensor, target: Tensor) -> Tensor:
 TV_SCALE = 256.0 * 256.0
 
 
+def unit_feature_distance(features: Tensor, target: Tensor) -> Tensor:
+    """Per image, the mean over positions of the squared distance between the two maps' channel vectors, each
+    scaled to unit length first (LPIPS's normalisation, without its learned weights): 0 to 4, N values."""
+    def unit(f: Tensor) -> Tensor:
+        return f / (f.norm(dim=1, keepdim=True) + 1e-10)
+
+    return (unit(features) - unit(target)).square().sum(1).mean(dim=(1, 2))
+
+
 def tv_loss(image: Tensor) -> Tensor:
     """L_tv = (Σ (x[i+1,j] − x[i,j])² + Σ (x[i,j+1] − x[i,j])²) / (N·C·256²).
 

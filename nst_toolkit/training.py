@@ -167,6 +167,9 @@ class TrainingTask:
     def metadata(self, step: int) -> dict[str, Any]:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def restore(self, meta: Mapping[str, Any]) -> None:
+        """Take back what a resumed run's checkpoint metadata holds of the task's own state (none by default)."""
+
 
 def fit(
     task: TrainingTask,
@@ -216,6 +219,7 @@ def fit(
             raise NSTError(f"{checkpoint} is at step {start}, beyond --steps {steps}; give --steps above {start} "
                            "to train on")
         resume_state, saved = (tensors, meta["optimizer"]), start
+        task.restore(meta)
     elif init_from is not None:
         load(Path(init_from))
     reached = start

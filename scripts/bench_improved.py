@@ -116,6 +116,8 @@ def parse_set(text: str, config_type) -> tuple[str, object]:
         return name, int(value)
     if kind.startswith("float"):
         return name, float(value)
+    if kind.startswith("tuple"):
+        return name, tuple(v.strip() for v in value.split(","))
     return name, value
 
 

@@ -495,6 +495,7 @@ def test_train_fast_as_typed_makes_a_light_model_with_its_twin(tmp_path, photo_f
     assert isinstance(net, AdaINStyleNet) and meta["base"]["name"] == "light" and meta["training"]["lr"] == 3e-4
     int8, fp32 = twin_paths(model)
     assert int8.is_file() and not fp32.is_file() and "without torch" in r.output
+    assert "steered by the content budget" in r.output and meta["style_control"]["history"][0][0] == 0
     cfg = FastConfig(model=str(model), size=64)
     got = twin_runner(cfg, [photo], [])(photo)
     with torch.no_grad():
@@ -513,3 +514,54 @@ def test_train_fast_as_typed_makes_a_light_model_with_its_twin(tmp_path, photo_f
     assert train_again.exit_code == 0, train_again.output
     model.write_bytes((tmp_path / "other.safetensors").read_bytes())  # the model changed, its twin did not
     assert twin_runner(cfg, [photo], []) is None
+
+
+LIGHT_TINY = replace(FastTrainConfig(), base="light", size=32, batch_size=2, style_size=48, photo_size=0, lr=5e-4,
+                     checkpoint_every=0)
+
+
+def test_content_budget_steers_the_style_weight_within_its_bounds(photo_folder, painting):
+    """The style weight grows while the model is closer to the photos than the budget's share of its start's
+    distance, shrinks while it is further, stays within x0.5 … x4 of --style-weight, and scales the style term."""
+    task = _task(photo_folder, painting, replace(LIGHT_TINY, steps=12))
+    budget = task.budget
+    start = budget.start_distance
+    assert start > 0 and abs(budget.distance(task.model) / start - 1) < 1e-6  # the start is its own yardstick
+    w0 = task.cfg.style_weight
+    budget.distance = lambda model: 0.5 * start  # much closer to the photos than the budget's 0.92
+    budget.steer(100, task.model)
+    assert task.style_weight == pytest.approx(1.25 * w0)  # one check changes it by x1.25 at most
+    for step in range(125, 1000, 25):
+        budget.steer(step, task.model)
+    assert task.style_weight == pytest.approx(4 * w0)
+    budget.distance = lambda model: 1.2 * start  # further than the budget: back down, to x0.5 at the least
+    for step in range(1000, 2000, 25):
+        budget.steer(step, task.model)
+    assert task.style_weight == pytest.approx(0.5 * w0)
+    assert task.metadata(7)["style_control"]["history"][0] == [100, 0.5, pytest.approx(1.25 * w0)]
+    assert [s for s in range(12) if budget.due(s)] == [4]  # from a third of the run, every 25 steps
+    with torch.no_grad():
+        half = task.loss_fn(task.model, 1)["style"]
+        budget.weight = w0
+        full = task.loss_fn(task.model, 1)["style"]
+    assert float(half) == pytest.approx(0.5 * float(full), rel=1e-5)
+
+
+def test_content_budget_off_and_for_other_bases(photo_folder, painting):
+    assert _task(photo_folder, painting, replace(LIGHT_TINY, content_budget=0.0)).budget is None
+    assert _task(photo_folder, painting, TINY).budget is None  # a random TransformerNet does not start as adain
+
+
+def test_resume_keeps_the_steered_style_weight(tmp_path, photo_folder, painting):
+    """A run interrupted after the weight moved resumes with that weight: identical to the uninterrupted run."""
+    cfg = replace(LIGHT_TINY, steps=6)  # steered at step 2 (a third of the steps)
+    full = _task(photo_folder, painting, cfg)
+    fit(full, checkpoint=tmp_path / "full.safetensors", steps=6, lr=cfg.lr, batch_size=2)
+    assert [h[0] for h in full.budget.history] == [2] and full.style_weight != cfg.style_weight
+    ck = tmp_path / "ck.safetensors"
+    fit(_task(photo_folder, painting, cfg), checkpoint=ck, steps=4, lr=cfg.lr, batch_size=2)
+    resumed = _task(photo_folder, painting, cfg)
+    fit(resumed, checkpoint=ck, steps=6, lr=cfg.lr, batch_size=2, resume=True)
+    assert resumed.style_weight == full.style_weight and resumed.budget.history == full.budget.history
+    for a, b in zip(full.model.parameters(), resumed.model.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)

@@ -114,3 +114,13 @@ def test_gram_loss_gradient_matches_autograd_for_both_layouts():
             torch.nn.functional.mse_loss(losses.gram_matrix(y, shift), a.expand(2, -1, -1)).backward()
             assert torch.allclose(x.grad, y.grad, atol=1e-10), (channels_last, shift)
             assert torch.allclose(losses.gram_matrix(f, shift), losses.gram_matrix(f.contiguous(), shift))
+
+
+def test_unit_feature_distance_ignores_each_positions_length_and_counts_direction():
+    f = torch.rand(2, 5, 3, 4) + 0.1
+    scale = torch.rand(2, 1, 3, 4) * 10 + 0.1  # any positive length per position
+    assert torch.allclose(losses.unit_feature_distance(f * scale, f), torch.zeros(2), atol=1e-6)
+    assert torch.allclose(losses.unit_feature_distance(-f, f), torch.full((2,), 4.0), atol=1e-5)
+    a, b = torch.zeros(1, 2, 1, 2), torch.zeros(1, 2, 1, 2)
+    a[0, 0], b[0, 1] = 1.0, 1.0  # orthogonal unit vectors at both positions: |a - b|² = 2
+    assert torch.allclose(losses.unit_feature_distance(a, b), torch.tensor([2.0]))

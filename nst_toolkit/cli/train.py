@@ -125,6 +125,11 @@ def train_fast_command():
         if rank == 0 and not v["quiet"]:
             typer.echo(note, err=True)
         train(task, out, task.cfg, v, rank, "train-fast", getattr(task, "render", stylize_padded))
+        budget = getattr(task, "budget", None)
+        if rank == 0 and budget is not None and budget.history and not v["quiet"]:
+            typer.echo(f"style weight {budget.base_weight:g} → {budget.weight:.3g}, steered by the content budget "
+                       f"(distance to the photos {budget.history[-1][1]:.2f} of adain's at the last check, aim "
+                       f"{budget.budget:g})", err=True)
         if rank == 0:
             from ..export import export_fast_twin
 

@@ -24,6 +24,7 @@ from ..adain import ENGINE as ADAIN_ENGINE
 from ..adain import MODEL_ALIASES as ADAIN_ALIASES
 from ..base import target_scale
 from . import BASE_KIND, ENGINE, FastTrainConfig
+from .budget import ContentBudget, probe_photos
 from .engine import load_transformer, resolve_model, stylize_padded
 
 
@@ -175,8 +176,31 @@ class FastTask(TrainingTask):
             self.style_feats = {k: feats[k] for k in ADAIN_LAYERS}
         else:
             self.style_grams, self.layer_w = style_targets(self.vgg, style, cfg.style_layers)
+        self.budget: ContentBudget | None = None  # steers the style weight (networks that start as adain)
+        if cfg.content_budget > 0 and (self.styled or isinstance(self.model, AdaINStyleNet)):
+            self.budget = ContentBudget(cfg.content_budget, cfg.style_weight, cfg.steps, self.model,
+                                        [p.to(device) for p in probe_photos(sampler.images)], self.render,
+                                        lambda x: self.vgg(x, list(ADAIN_LAYERS)))
+
+    @property
+    def style_weight(self) -> float:
+        """The style weight now: --style-weight, or where the content budget has steered it."""
+        return self.cfg.style_weight if self.budget is None else self.budget.weight
+
+    def restore(self, meta: Mapping[str, Any]) -> None:
+        """A resumed run continues with the style weight its checkpoint reached."""
+        if self.budget is not None and isinstance(meta.get("style_control"), dict):
+            self.budget.restore(meta["style_control"])
 
     def loss_fn(self, net: nn.Module, step: int) -> Mapping[str, Tensor]:
+        if self.budget is not None and self.budget.due(step):
+            self.budget.steer(step, self.model)
+        terms = dict(self._terms(net, step))
+        if self.style_weight != self.cfg.style_weight:
+            terms["style"] = terms["style"] * (self.style_weight / self.cfg.style_weight)
+        return terms
+
+    def _terms(self, net: nn.Module, step: int) -> Mapping[str, Tensor]:
         x = self.sampler.batch(self.cfg.batch_size, self.cfg.seed, step).to(self.device)
         f = None
         if self.styled:  # the frozen VGG-19 encodes, the decoder is trained
@@ -205,6 +229,8 @@ class FastTask(TrainingTask):
             "step": step,
             "data": data_summary(self.sampler),
         }
+        if self.budget is not None:
+            meta["style_control"] = self.budget.metadata()
         if self.styled:
             meta["encoder"] = {"weights": self.cfg.vgg_weights, "layer": ENCODER_LAYER}
         if self.base_info is not None:
