@@ -8,7 +8,8 @@ by the style sha256 in its metadata; models whose painting is not there are list
 photos are rendered at --size px by the model and by `nst adain` (its default model) with
 the painting, and scored like scripts/bench_train_fast.py: `nst eval`'s style and content distance
 (medians) and, with --judge, an independent judge's style log10 and LPIPS to the photo. Writes
-OUT/table.md and OUT/results.json.
+OUT/table.md and OUT/results.json; with --gallery N also OUT/gallery.jpg, one row per model: its painting,
+then adain and the model on each of the first N photos.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train_fast import render_adain, render_fast, score  # noqa: E402  (the same rendering and scores)
+from bench_train_fast import gallery, render_adain, render_fast, score  # noqa: E402  (the same rendering and scores)
 
 from nst_toolkit.engines.adain import AdaINConfig  # noqa: E402
 
@@ -35,6 +36,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--judge", type=Path, default=None, help="path of an independent judge.py (optional)")
     ap.add_argument("--out", type=Path, default=Path("bench/fast_models"))
+    ap.add_argument("--gallery", type=int, default=0, help="photos per model in OUT/gallery.jpg (0: no gallery)")
     a = ap.parse_args()
 
     import torch
@@ -53,7 +55,7 @@ def main() -> None:
     models = [resolve_model(m) for m in a.models.split(",")] if a.models else [p for _, p in model_files("fast")]
     by_sha = {sha256_file(p): p for p in sorted(a.paintings.iterdir()) if p.suffix.lower() in (".jpg", ".jpeg", ".png")}
     photos = sorted(p for p in a.photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[: a.count]
-    rows, adain_rows = [], {}
+    rows, adain_rows, cells = [], {}, []
     for m in models:
         meta = read_metadata(m)
         painting = by_sha.get(meta.get("style_sha256", ""))
@@ -61,11 +63,17 @@ def main() -> None:
             print(f"skipped {m.stem}: its painting is not in {a.paintings}", file=sys.stderr)
             continue
         arch = meta["architecture"]["arch"]
+        ours, theirs = render_fast(str(m), photos, a.size), render_adain(painting, photos, a.size)
         rows.append({"model": m.stem, "painting": painting.stem, "arch": arch, "step": meta.get("step"),
-                     **score(render_fast(str(m), photos, a.size), photos, painting, a.size, judge)})
+                     **score(ours, photos, painting, a.size, judge)})
         if painting.stem not in adain_rows:
             adain_rows[painting.stem] = {"model": f"adain ({ADAIN_MODEL})", "painting": painting.stem, "arch": "adain", "step": None,
-                                         **score(render_adain(painting, photos, a.size), photos, painting, a.size, judge)}
+                                         **score(theirs, photos, painting, a.size, judge)}
+        if a.gallery:
+            from nst_toolkit.images import load_image
+
+            cells.append([(painting.stem, load_image(painting, a.size))]
+                         + [c for o, t in list(zip(ours, theirs))[: a.gallery] for c in (("adain", t), (m.stem, o))])
         print(json.dumps(rows[-1]), file=sys.stderr)
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "results.json").write_text(json.dumps({"photos": [p.name for p in photos], "size": a.size,
@@ -84,6 +92,8 @@ def main() -> None:
                 line += f" {r['judge_style_log10']:.3f} | {r['judge_lpips']:.3f} |"
             lines.append(line)
     (a.out / "table.md").write_text("\n".join(lines) + "\n")
+    if cells:
+        gallery(cells, a.out / "gallery.jpg")
     print("\n".join(lines))
 
 

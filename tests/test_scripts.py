@@ -82,8 +82,13 @@ def test_bench_fast_models_tiny(tmp_path, photo_folder):
     out = tmp_path / "bench"
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_fast_models.py"), "--paintings", str(paintings),
                            "--photos", str(photo_folder), "--count", "2", "--size", "64", "--out", str(out),
-                           "--models", f"{model},test_net"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+                           "--models", f"{model},test_net", "--gallery", "2"], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    from PIL import Image
+
+    with Image.open(out / "gallery.jpg") as sheet:  # one row: the painting, then adain and the model on two photos
+        assert sheet.height == 180 + 16 and sheet.width > 5 * 64
     result = json.loads((out / "results.json").read_text())
     assert [r["model"] for r in result["models"]] == ["m"] and "skipped test_net" in proc.stderr
     assert result["adain"][0]["painting"] == "wave" and result["models"][0]["style_distance"] > 0
