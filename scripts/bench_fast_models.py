@@ -55,7 +55,7 @@ def main() -> None:
     models = [resolve_model(m) for m in a.models.split(",")] if a.models else [p for _, p in model_files("fast")]
     by_sha = {sha256_file(p): p for p in sorted(a.paintings.iterdir()) if p.suffix.lower() in (".jpg", ".jpeg", ".png")}
     photos = sorted(p for p in a.photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[: a.count]
-    rows, adain_rows, cells = [], {}, []
+    rows, adain_rows, adain_images, cells = [], {}, {}, []
     for m in models:
         meta = read_metadata(m)
         painting = by_sha.get(meta.get("style_sha256", ""))
@@ -63,12 +63,14 @@ def main() -> None:
             print(f"skipped {m.stem}: its painting is not in {a.paintings}", file=sys.stderr)
             continue
         arch = meta["architecture"]["arch"]
-        ours, theirs = render_fast(str(m), photos, a.size), render_adain(painting, photos, a.size)
+        ours = render_fast(str(m), photos, a.size)
         rows.append({"model": m.stem, "painting": painting.stem, "arch": arch, "step": meta.get("step"),
                      **score(ours, photos, painting, a.size, judge)})
-        if painting.stem not in adain_rows:
+        if painting.stem not in adain_rows:  # adain renders and scores each painting once
+            adain_images[painting.stem] = render_adain(painting, photos, a.size)
             adain_rows[painting.stem] = {"model": f"adain ({ADAIN_MODEL})", "painting": painting.stem, "arch": "adain", "step": None,
-                                         **score(theirs, photos, painting, a.size, judge)}
+                                         **score(adain_images[painting.stem], photos, painting, a.size, judge)}
+        theirs = adain_images[painting.stem]
         if a.gallery:
             from nst_toolkit.images import load_image
 

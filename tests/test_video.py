@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,38 +15,20 @@ from nst_toolkit.errors import NSTError
 from nst_toolkit.stabilize import Stabilizer, flicker, global_motion, global_shift, shift_image, synthetic_clip, warp
 from .conftest import run_cli_without_torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from bench_video import write_clip  # noqa: E402  (the benchmark's clip writer: H.264 and an AAC tone)
+
 av = pytest.importorskip("av")
 runner = CliRunner()
 SAMPLES = Path(__file__).resolve().parents[1] / "nst_toolkit" / "samples"
 
 
 def make_clip(path, frames=10, fps=12, size=(64, 48), audio=True):
+    """A pan over random pixels (2 px a frame) as H.264, with an AAC tone when ``audio``."""
     w, h = size
     rng = np.random.default_rng(0)
-    base = (rng.random((h, w + 2 * frames, 3)) * 255).astype(np.uint8)
-    out = av.open(str(path), "w")
-    vs = out.add_stream("libx264", rate=fps)
-    vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-    aus = None
-    if audio:
-        aus = out.add_stream("aac", rate=16000)
-        aus.layout = "mono"
-    for i in range(frames):
-        for p in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, 2 * i: 2 * i + w]), format="rgb24")):
-            out.mux(p)
-    for p in vs.encode():
-        out.mux(p)
-    if audio:
-        n = int(16000 * frames / fps)
-        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 16000)).astype(np.float32)[None]
-        for k in range(0, n, 1024):
-            f = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, k:k + 1024]), format="flt", layout="mono")
-            f.sample_rate = 16000
-            for p in aus.encode(f):
-                out.mux(p)
-        for p in aus.encode():
-            out.mux(p)
-    out.close()
+    base = (rng.random((3, h, w + 2 * frames)) * 255).astype(np.uint8)
+    write_clip([base[None, :, :, 2 * i: 2 * i + w] / 255.0 for i in range(frames)], path, fps, audio)
     return path
 
 
