@@ -171,28 +171,62 @@ def tiled_features(vgg, image: Tensor, layer: str, core: int) -> Tensor:
     return out
 
 
+@dataclass(frozen=True)
+class ContentTarget:
+    """One content layer's target for :class:`TiledObjective`: the whole picture's feature ``map``, or (``map``
+    None) the ``source`` image whose features are recomputed under each tile — for full-resolution layers
+    (relu1_x), whose map would take 256 bytes a pixel, as much again as the rest of a print-size run; ``count``
+    is the map's number of values, ``weight`` the layer's weight."""
+
+    weight: float
+    count: int
+    map: Tensor | None = None
+    source: Tensor | None = None
+
+
+def content_target(vgg, image: Tensor, layer: str, core: int, weight: float, relative: bool = True) -> ContentTarget:
+    """``layer``'s content target of ``image`` computed tile by tile, with ``weight`` divided by the target's
+    mean square when ``relative``; a full-resolution layer keeps only the image (:class:`ContentTarget`)."""
+    h, w = image.shape[-2:]
+    if stride(layer) > 1:
+        t = tiled_features(vgg, image, layer, core)
+        return ContentTarget(weight / (float(t.square().mean()) + 1e-8) if relative else weight, t.numel(), map=t)
+    squares, count = 0.0, 0
+    with torch.no_grad():
+        for tile in plan(h, w, core):
+            f = crop_core(vgg(_window(image, tile), [layer]), tile, h, w)[layer]
+            squares += float(f.double().square().sum())
+            count += f.numel()
+    return ContentTarget(weight / (squares / count + 1e-8) if relative else weight, count, source=image)
+
+
 class TiledObjective:
     """Content and style terms of one scale, value and gradient computed tile by tile.
 
-    ``content`` maps each content layer to (its whole-picture target, its weight): the term is
-    Σ weight · mean((F − P)²), as :func:`nst_toolkit.losses.content_loss`. ``style(grams)`` turns the whole
+    ``content`` maps each content layer to its :class:`ContentTarget`: the term is Σ weight · mean((F − P)²),
+    as :func:`nst_toolkit.losses.content_loss`. ``style(grams)`` turns the whole
     picture's statistics into the weighted style loss. ``terms(x)`` returns {"content", "style"} like an
     engine's loss function; with gradients enabled, their backward is the exact gradient of their sum.
     """
 
     def __init__(self, vgg, layers: Sequence[str], grams: GramFn, counts: CountFn, style: StyleFn,
-                 content: dict[str, tuple[Tensor, float]], core: int):
+                 content: dict[str, ContentTarget], core: int):
         self.vgg, self.layers, self.core = vgg, list(layers), core
         self.grams, self.counts, self.style, self.content = grams, counts, style, content
 
     def _content_share(self, f: dict[str, Tensor], t: Tile) -> Tensor:
         """The tile's core's part of the content term (its squared errors over the whole term's count)."""
         total = f[next(iter(f))].new_zeros(())
-        for name, (target, weight) in self.content.items():
+        for name, target in self.content.items():
             s = stride(name)
             fc = f[name]
-            p = target[..., t.cy0 // s: t.cy0 // s + fc.shape[-2], t.cx0 // s: t.cx0 // s + fc.shape[-1]]
-            total = total + weight * (fc - p).square().sum() / target.numel()
+            if target.map is not None:
+                p = target.map[..., t.cy0 // s: t.cy0 // s + fc.shape[-2], t.cx0 // s: t.cx0 // s + fc.shape[-1]]
+            else:  # a full-resolution layer: the photo's features under this tile, recomputed
+                h, w = target.source.shape[-2:]
+                with torch.no_grad():
+                    p = crop_core(self.vgg(_window(target.source, t), [name]), t, h, w)[name]
+            total = total + target.weight * (fc - p).square().sum() / target.count
         return total
 
     def value(self, x: Tensor) -> tuple[Tensor, Tensor]:

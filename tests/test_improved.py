@@ -18,7 +18,7 @@ from nst_toolkit.styles import StyleSet
 
 OFF = ImprovedConfig(size=48, all_layers=False, shift=0.0, geometric_weights=False, chain=False, coarse_to_fine=False,
                      iterations=4, early_stop=0.0, style_weight=GatysConfig().style_weight, init=GatysConfig().init,
-                     content_weight=GatysConfig().content_weight)
+                     content_weight=GatysConfig().content_weight, content_layers=GatysConfig().content_layers)
 
 
 def _pair(h=40, w=48):

@@ -18,6 +18,7 @@ from nst_toolkit.engines.improved.engine import ImprovedEngine
 from nst_toolkit.memory import GIB, require
 from nst_toolkit.optimize import Carry, optimize_image
 from nst_toolkit.styles import as_style_set
+from nst_toolkit.engines.base import tiled_content
 from nst_toolkit.tiled_loss import ALIGN, HALO, choose_core, plan, stride
 from .conftest import make_photo, one_error_line, run_cli
 
@@ -41,11 +42,17 @@ def _value_and_grad(fn, x):
     return {k: float(v.detach()) for k, v in terms.items()}, grad
 
 
-@pytest.mark.parametrize("engine", ["improved", "gatys"])
+GATYS_RELU1 = GatysConfig(size=208, content_layers=("relu1_2", "relu4_2"), normalize_layers=False)
+
+
+@pytest.mark.parametrize("engine", ["improved", "gatys", "gatys relu1_2 unnormalised"])
 def test_tiled_and_untiled_loss_and_gradient_agree(vgg, engine):
-    """Cores of 48 px with 128-px margins cut a 208-px picture into 15 tiles; loss and gradient match one pass."""
+    """Cores of 48 px with 128-px margins cut a 208-px picture into 15 tiles; loss and gradient match one pass.
+    improved's default content layers include relu1_1, whose target is recomputed under each tile."""
     content, style = _images()
-    eng = ImprovedEngine(ImprovedConfig(size=208), vgg) if engine == "improved" else GatysEngine(GatysConfig(size=208), vgg)
+    eng = (ImprovedEngine(ImprovedConfig(size=208), vgg) if engine == "improved"
+           else GatysEngine(GATYS_RELU1 if "relu1" in engine else GatysConfig(size=208), vgg))
+    assert engine != "improved" or "relu1_1" in eng.config.content_layers
     styles = as_style_set(style)
     x = (content * 0.8 + 0.1 * torch.rand(content.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
     whole, g_whole = _value_and_grad(eng.loss_fn(content, styles), x)
@@ -58,6 +65,18 @@ def test_tiled_and_untiled_loss_and_gradient_agree(vgg, engine):
     with torch.no_grad():  # the value-only pass (the loop's last evaluation) gives the same numbers
         values = {k: float(v) for k, v in eng.tiled_loss_fn(content, styles, 48)(x).items()}
     assert values == pytest.approx(whole, rel=GRAD_TOLERANCE)
+
+
+def test_full_resolution_content_targets_are_not_stored(vgg):
+    """relu1_1's target would take 256 bytes a pixel at print sizes: only the photo is kept, with the target's count
+    and mean square (so the weight is relative, as in one pass); deeper targets are stored as maps."""
+    content, _ = _images()
+    terms = tiled_content(vgg, content, ("relu1_1", "relu4_2"), 2.0, 48)
+    shallow, deep = terms["relu1_1"], terms["relu4_2"]
+    assert shallow.map is None and shallow.source is content and deep.map is not None
+    full = vgg(content, ["relu1_1"])["relu1_1"]
+    assert shallow.count == full.numel()
+    assert shallow.weight == pytest.approx(1.0 / float(full.square().mean()), rel=1e-5)
 
 
 def test_tile_plan_owns_every_pixel_once_on_the_pooling_grid():

@@ -91,16 +91,13 @@ def tile_core_for(image: Tensor, tile: int | None, has_mask: bool, engine: str) 
     return core
 
 
-def tiled_content(vgg, content: Tensor, layers: tuple[str, ...], weight: float, core: int) -> dict[str, tuple[Tensor, float]]:
-    """Content targets of a picture computed tile by tile, each with its weight: ``weight`` shared equally by
-    the layers, each divided by its target's mean square (as :func:`nst_toolkit.engines.gatys.engine.content_term`)."""
-    from ..tiled_loss import tiled_features
+def tiled_content(vgg, content: Tensor, layers: tuple[str, ...], weight: float, core: int, relative: bool = True) -> dict:
+    """Content targets of a picture computed tile by tile (:class:`nst_toolkit.tiled_loss.ContentTarget`), each with
+    its weight: ``weight`` shared equally by the layers, each divided by its target's mean square when ``relative``
+    (as :func:`nst_toolkit.engines.gatys.engine.content_term`)."""
+    from ..tiled_loss import content_target
 
-    out = {}
-    for k in layers:
-        t = tiled_features(vgg, content, k, core)
-        out[k] = (t, weight / len(layers) / target_scale(t))
-    return out
+    return {k: content_target(vgg, content, k, core, weight / len(layers), relative) for k in layers}
 
 
 def style_masks(styles: StyleSet, content: Tensor) -> list[Tensor | None]:

@@ -100,9 +100,7 @@ class GatysEngine(EngineBase):
             return cfg.style_weight * sum(b * sum(w * torch.nn.functional.mse_loss(gi, t) for gi, t, w in zip(g, tg, ws))
                                           for b, (tg, ws) in zip(styles.weights, per_style))
 
-        content_terms = tiled_content(self.vgg, content, cfg.content_layers, cfg.content_weight, core)
-        if not cfg.normalize_layers:
-            content_terms = {k: (t, cfg.content_weight / len(cfg.content_layers)) for k, (t, _) in content_terms.items()}
+        content_terms = tiled_content(self.vgg, content, cfg.content_layers, cfg.content_weight, core, cfg.normalize_layers)
         obj = TiledObjective(self.vgg, cfg.vgg_layers(), grams, counts, style, content_terms, core)
         return lambda x: {**obj.terms(x), "tv": cfg.tv_weight * losses.tv_loss(x)}
 
