@@ -157,17 +157,23 @@ def tiled_grams(vgg, image: Tensor, layers: Sequence[str], grams: GramFn, counts
     return _pass(vgg, image, layers, grams, counts, core)[0]
 
 
+def _tile_map(vgg, image: Tensor, layer: str, t: Tile) -> Tensor:
+    """``layer``'s features of ``image`` at the positions tile ``t``'s core owns (no gradients)."""
+    h, w = image.shape[-2:]
+    with torch.no_grad():
+        return crop_core(vgg(_window(image, t), [layer]), t, h, w)[layer]
+
+
 def tiled_features(vgg, image: Tensor, layer: str, core: int) -> Tensor:
     """``layer``'s feature map of the whole picture, assembled from the tiles' cores (no gradients)."""
     h, w = image.shape[-2:]
     s = stride(layer)
     out = None
-    with torch.no_grad():
-        for t in plan(h, w, core):
-            f = crop_core(vgg(_window(image, t), [layer]), t, h, w)[layer]
-            if out is None:
-                out = f.new_zeros(f.shape[0], f.shape[1], h // s, w // s)
-            out[..., t.cy0 // s: t.cy0 // s + f.shape[-2], t.cx0 // s: t.cx0 // s + f.shape[-1]] = f
+    for t in plan(h, w, core):
+        f = _tile_map(vgg, image, layer, t)
+        if out is None:
+            out = f.new_zeros(f.shape[0], f.shape[1], h // s, w // s)
+        out[..., t.cy0 // s: t.cy0 // s + f.shape[-2], t.cx0 // s: t.cx0 // s + f.shape[-1]] = f
     return out
 
 
@@ -187,16 +193,14 @@ class ContentTarget:
 def content_target(vgg, image: Tensor, layer: str, core: int, weight: float, relative: bool = True) -> ContentTarget:
     """``layer``'s content target of ``image`` computed tile by tile, with ``weight`` divided by the target's
     mean square when ``relative``; a full-resolution layer keeps only the image (:class:`ContentTarget`)."""
-    h, w = image.shape[-2:]
     if stride(layer) > 1:
         t = tiled_features(vgg, image, layer, core)
         return ContentTarget(weight / (float(t.square().mean()) + 1e-8) if relative else weight, t.numel(), map=t)
     squares, count = 0.0, 0
-    with torch.no_grad():
-        for tile in plan(h, w, core):
-            f = crop_core(vgg(_window(image, tile), [layer]), tile, h, w)[layer]
-            squares += float(f.double().square().sum())
-            count += f.numel()
+    for tile in plan(*image.shape[-2:], core):
+        f = _tile_map(vgg, image, layer, tile)
+        squares += float(f.double().square().sum())
+        count += f.numel()
     return ContentTarget(weight / (squares / count + 1e-8) if relative else weight, count, source=image)
 
 
@@ -223,9 +227,7 @@ class TiledObjective:
             if target.map is not None:
                 p = target.map[..., t.cy0 // s: t.cy0 // s + fc.shape[-2], t.cx0 // s: t.cx0 // s + fc.shape[-1]]
             else:  # a full-resolution layer: the photo's features under this tile, recomputed
-                h, w = target.source.shape[-2:]
-                with torch.no_grad():
-                    p = crop_core(self.vgg(_window(target.source, t), [name]), t, h, w)[name]
+                p = _tile_map(self.vgg, target.source, name, t)
             total = total + target.weight * (fc - p).square().sum() / target.count
         return total
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +13,9 @@ from ..imagefiles import MIN_SIDE
 from ..images import check_min_size, resize_longest
 from ..optimize import Step
 from ..styles import StyleSet, StylesLike, as_style_set
+
+if TYPE_CHECKING:
+    from ..tiled_loss import ContentTarget
 
 
 class Engine(Protocol):
@@ -91,7 +94,8 @@ def tile_core_for(image: Tensor, tile: int | None, has_mask: bool, engine: str) 
     return core
 
 
-def tiled_content(vgg, content: Tensor, layers: tuple[str, ...], weight: float, core: int, relative: bool = True) -> dict:
+def tiled_content(vgg, content: Tensor, layers: tuple[str, ...], weight: float, core: int,
+                  relative: bool = True) -> dict[str, ContentTarget]:
     """Content targets of a picture computed tile by tile (:class:`nst_toolkit.tiled_loss.ContentTarget`), each with
     its weight: ``weight`` shared equally by the layers, each divided by its target's mean square when ``relative``
     (as :func:`nst_toolkit.engines.gatys.engine.content_term`)."""
